@@ -2,7 +2,7 @@
 // uvsd, no listener, no client): what the writer's slices hold and the scavenges during each
 // (docs/performance.md, 2026-12-06 08:00). Not a test and not in npm test.
 //
-//   node dist/bench/status-scrapes.js [--services 10000] [--servers 4] [--scrapes 24] [--every 2500] [--no-warmup] [--path /metrics] [--manager] [--alloc]
+//   node dist/bench/status-scrapes.js [--services 10000] [--servers 4] [--scrapes 24] [--every 2500] [--no-warmup] [--no-metrics-warmup] [--path /metrics] [--manager] [--alloc]
 //
 // A table of --services services x --servers real servers, each watched by one health checker
 // (test/helpers/big-table.ts; with --manager a HealthManager's, test/helpers/manager-table.ts:
@@ -14,7 +14,9 @@
 // and the longest no collection fell in) and the scavenges while it ran (count, wall ms, the
 // longest; a scavenge V8 runs as a task between two slices holds the loop as much as one inside);
 // for the first also the heap it left in use (after two full collections), which is what the
-// writer keeps. Then the totals over the scrapes after the first. With --path /metrics, the same for
+// writer keeps. Then the totals over the scrapes after the first. With --path /metrics, the /metrics
+// warm-up too (src/metrics/warmup.ts warmMetrics; with --manager through a scratch HealthManager, as
+// uvsd with health checks; not with --no-warmup or --no-metrics-warmup), and the same for
 // /metrics scrapes (Metrics.stream into the reused block, as the listener does; the health checks'
 // durations new before each, BigTable.tick): the first one's kept heap is the label texts a scrape keeps.
 // With --alloc, each one's JS heap allocated (V8's sampling heap profiler every 1 KiB, collected
@@ -29,7 +31,8 @@ import { writeStatus } from '../src/metrics/status.js';
 import { ByteOut, BLOCK } from '../src/metrics/bytes.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import { asker, createMetrics } from '../src/metrics/collectors.js';
-import { warmStatus } from '../src/metrics/warmup.js';
+import { warmMetrics, warmStatus } from '../src/metrics/warmup.js';
+import { scratchHealth } from '../src/health/scratch.js';
 import { native } from '../src/datapath/port.js';
 import { median, round } from './lib/stats.js';
 import { benchArgs } from './lib/args.js';
@@ -43,6 +46,7 @@ const { values } = benchArgs(import.meta.url, {
     scrapes: { type: 'string', default: '24' },
     every: { type: 'string', default: '2500' },
     'no-warmup': { type: 'boolean', default: false },
+    'no-metrics-warmup': { type: 'boolean', default: false },
     path: { type: 'string', default: '/status.json' },
     manager: { type: 'boolean', default: false },
     alloc: { type: 'boolean', default: false },
@@ -79,13 +83,16 @@ async function main(): Promise<void> {
     ? await managerTable(services, servers).then(({ r, mgr }) => ({ r, health: mgr, tick: () => {}, stop: () => mgr.stop() }))
     : { ...bigHealthTable(services, servers), stop: () => Promise.resolve() };
   const rates = new RateEstimator(r.dp);
+  const rec = new Map<string, SliceRec[]>();
+  const slicer = recordingSlicer(rec);
+  // Made before the warm-ups, as uvsd makes its listener's.
+  const metrics = WHAT === 'metrics' ? createMetrics(r.dp, { process: false, health, slicer }) : undefined;
   if (!values['no-warmup']) await warmStatus();
+  const metricsWarm = WHAT === 'metrics' && !values['no-warmup'] && !values['no-metrics-warmup'];
+  const mw = metricsWarm ? await warmMetrics(values.manager ? scratchHealth : undefined) : undefined;
   const gcs: PerformanceEntry[] = [];
   const obs = new PerformanceObserver((l) => gcs.push(...l.getEntries()));
   obs.observe({ entryTypes: ['gc'] });
-  const rec = new Map<string, SliceRec[]>();
-  const slicer = recordingSlicer(rec);
-  const metrics = WHAT === 'metrics' ? createMetrics(r.dp, { process: false, health, slicer }) : undefined;
   const block = Buffer.allocUnsafe(BLOCK);
   const settle = (ms: number) => new Promise((res) => setTimeout(res, ms));
   let bytes = 0;
@@ -117,7 +124,8 @@ async function main(): Promise<void> {
     gc();
     return getHeapStatistics().used_heap_size;
   };
-  console.log(`table: ${services} services x ${servers} servers, each checked${values.manager ? ' by a HealthManager' : ''}; /status.json warm-up ${values['no-warmup'] ? 'not run' : 'run'}`);
+  console.log(`table: ${services} services x ${servers} servers, each checked${values.manager ? ' by a HealthManager' : ''}; /status.json warm-up ${values['no-warmup'] ? 'not run' : 'run'}; ` +
+    `/metrics warm-up ${mw === undefined ? 'not run' : `run (${round(mw.cpuMs, 1)} ms of CPU, ${round(mw.ms, 1)} ms wall)`}`);
   const h0 = held();
   await settle(10);
   const first = await scrape();

@@ -58,6 +58,8 @@ const ONE = new Float64Array(1);
 
 /** A LabelStore's chunk: texts are appended into one until it is full. */
 const CHUNK = 256 * 1024;
+/** Free ids the store keeps ahead (LabelStore.nextDue): more than a scrape's loop makes texts between two pause points (~100). */
+const ID_ROOM = 1024;
 
 /**
  * Label texts kept from scrape to scrape (src/metrics/collectors.ts) as bytes in chunks of 256 KiB,
@@ -100,6 +102,11 @@ export class LabelStore {
     const at = this.place(n);
     w.copyTo(this.chunks[this.cur]!, at);
     return this.idOf(n, at);
+  }
+
+  /** Whether n more texts get an id with no growth of the id columns (idOf grows them where it is, in a step of names). */
+  fits(n: number): boolean {
+    return this.nFree + this.len.length - this.ids >= n;
   }
 
   /** An id for the n bytes at `at` of the current chunk. */
@@ -193,17 +200,29 @@ export class LabelStore {
     return true;
   }
 
-  /** Whether the next chunk is wanted ahead (makeNext): the current one past half full (or none yet) and no next one made. */
+  /**
+   * Whether makeNext has work: the next chunk wanted ahead (the current one past half full, or none
+   * yet, and no next one made), or the id columns short of ID_ROOM free ids.
+   */
   get nextDue(): boolean {
-    return this.next === undefined && this.end > CHUNK / 2;
+    return (this.next === undefined && this.end > CHUNK / 2) || !this.fits(ID_ROOM);
   }
 
   /**
-   * The next chunk made (its pages touched), for place() to take when the current one is full: a
-   * scrape makes it between its steps of names, apart, where place() made it among them (0.5-0.8 ms
-   * of this host's page faults, in one step in every ~1,000 servers of the first /metrics).
+   * The id columns grown (one of the three a call, to twice their length) where short of ID_ROOM
+   * free ids, else the next chunk made (its pages touched), for place() to take when the current one
+   * is full: a scrape makes them between its steps of names, apart (collectors.ts nextChunk), where
+   * place() made the chunk among them (0.5-0.8 ms of this host's page faults, in one step in every
+   * ~1,000 servers of the first /metrics) and idOf grew the columns there: three arrays of 200,000
+   * ids copied into 400,000, 3-8 ms of a step of the first /metrics of 10,000 services x 4 servers
+   * checked by a HealthManager, whose checked servers out of the table (alpha) and checkers outnumber
+   * what the scrape reserved (reserveNames) (docs/performance.md, 2026-12-06 16:45).
    */
   makeNext(): void {
+    if (!this.fits(ID_ROOM)) {
+      this.reserve(2 * this.len.length);
+      return;
+    }
     if (this.next !== undefined) return;
     if (this.chunks.length >= this.live.length) this.live = room(this.live, this.chunks.length); // place()'s for it
     const b = new Uint8Array(CHUNK);

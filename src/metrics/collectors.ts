@@ -15,11 +15,11 @@ import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, S
 import { PROTO_FWM, svcKey, type Datapath, type SvcRuntime } from '../datapath/pipeline.js';
 import type { WorkerStatus } from '../datapath/group.js';
 import { ENTRY_STATE_LABELS, StateCensus } from '../datapath/census.js';
-import { destOverloaded, fwmarkOf, healthRows, quorumsOf, serviceIdOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthCursor, type HealthView } from './view.js';
+import { checkerWalk, destOverloaded, entryWalk, fwmarkOf, healthRows, quorumWalk, quorumsOf, serviceIdOf, serviceKeyOf, serviceLabels, type BucketCounts, type Health, type HealthCursor, type HealthView, type RowWalk } from './view.js';
 import { formatIp, parseIp } from '../datapath/addr.js';
 import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, l4Name } from '../datapath/frame.js';
 import { U32PairMap } from '../datapath/lookup.js';
-import { type BgpStatus, type ControlSocketStatus, type LogOutputStatus, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
+import { type BgpStatus, type ControlSocketStatus, type LogOutputStatus, type CheckerStat, type HealthEntry, type HealthQueue, type HealthQuorum, type LinkStatus, type ServiceKey } from '../control/protocol.js';
 import { plainSlicer, yieldLoop, type Pause, type Slicer } from '../control/slices.js';
 import { ByteOut, Column, LabelStore, LabelWriter, room } from './bytes.js';
 import { FWD_NAMES } from '../modes/index.js';
@@ -264,6 +264,9 @@ interface Scrape {
   /** Every checker of a checked server (with the per-checker series): its label text, and CHECK_STATS numbers by place. */
   checks: Int32Array;
   checkStats: Float64Array;
+  /** The walks of the checked servers and of their checkers, kept with their rows (view.ts RowWalk). */
+  entries: RowWalk<HealthEntry>;
+  checkers: RowWalk<CheckerStat>;
 }
 
 /** Scrape.destHealth's values. */
@@ -375,6 +378,17 @@ function nextChunk(store: LabelStore, pause: Pause): Promise<void> {
 }
 
 /**
+ * A scrape's loops' pause point: the store's next chunk made apart when due (nextChunk), else
+ * pause() when due() says so; undefined: neither, go on. One function for every loop: the next
+ * chunk is due once in ~1,500 label texts, so a loop's own branch for it had not run in the /metrics
+ * warm-up's scrapes and V8 deoptimised the first real one there (docs/performance.md, 2026-12-06 16:45).
+ */
+function pausePoint(store: LabelStore, pause: Pause, due: () => boolean): Promise<void> | undefined {
+  if (store.nextDue) return nextChunk(store, pause);
+  return due() ? pause() : undefined;
+}
+
+/**
  * How often (ms) a scrape's long loops ask pause() whether their slice is over (asker): asked every
  * 32-64 rows, each an await (the loop's frame suspended and copied, ~400 bytes), it was 7 of the
  * 33 MB a scrape of 10,000 services x 4 checked servers allocated (2026-12-06). The slices still
@@ -409,8 +423,8 @@ async function renderFamily<S>(f: Family<S>, sc: S, store: LabelStore, out: Byte
     for (let i = 0; i < r.n; i++) {
       if (r.has === undefined || r.has(i)) out.sampleOf(pre, store, r.label(i), r.suffix, r.value(i), r.micros);
       if ((i & 255) === 255) {
-        if (store.nextDue) await nextChunk(store, pause);
-        else if (due()) await pause();
+        const pp = pausePoint(store, pause, due);
+        if (pp !== undefined) await pp;
       }
     }
   }
@@ -420,8 +434,8 @@ async function renderFamily<S>(f: Family<S>, sc: S, store: LabelStore, out: Byte
   for (let i = 1; fill(x); i++) {
     out.sampleOf(pre, store, x.lbl, undefined, x.value);
     if ((i & 63) === 0) {
-      if (store.nextDue) await nextChunk(store, pause);
-      else if (due()) await pause();
+      const pp = pausePoint(store, pause, due);
+      if (pp !== undefined) await pp;
     }
   }
 }
@@ -708,6 +722,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       nServices: 0, nDests: 0, nWatched: 0, nChecks: 0, inTable: new Uint8Array(0), services: new Column(),
       dests: new Int32Array(perDest ? dt.max : 0), destGen: new Float64Array(perDest ? dt.max : 0), destHealth: new Uint8Array(perDest ? dt.max : 0),
       watched: new Int32Array(0), watchedUp: new Uint8Array(0), checks: new Int32Array(0), checkStats: new Float64Array(0),
+      entries: entryWalk(), checkers: checkerWalk(),
     };
     sc.nServices = sc.nDests = sc.nWatched = sc.nChecks = 0;
     const health = opts.health;
@@ -732,8 +747,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       work += 1 + (perDest ? s.dests.length : 0);
       if (work >= 32) {
         work = 0;
-        if (store.nextDue) await nextChunk(store, pause);
-        else if (due()) await pause();
+        const pp = pausePoint(store, pause, due);
+        if (pp !== undefined) await pp;
       }
       if (!perDest) continue;
       const ds = s.dests;
@@ -753,7 +768,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     // Room for about a checked server per server (more: grown apart as the list passes it).
     await apart(pause, watchedGrows(sc, nServers));
     let i = 0;
-    for (const e of healthRows.entries(health)) {
+    for (const e of healthRows.entries(health, sc.entries)) {
       if (i >= sc.watched.length || i >= watchedNames.lbl.length) await apart(pause, watchedGrows(sc, 2 * i));
       const lbl = checkedNamesOf(watchedNames, i, e);
       const dn = inTable === undefined ? -1 : slotOf(i, e, inTable);
@@ -763,8 +778,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
         sc.watchedUp[k] = e.state === 'up' ? 1 : 0;
       }
       if ((++i & 63) === 0) {
-        if (store.nextDue) await nextChunk(store, pause);
-        else if (due()) await pause();
+        const pp = pausePoint(store, pause, due);
+        if (pp !== undefined) await pp;
       }
     }
     checkedEnd(watchedNames, i);
@@ -773,7 +788,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
     // Room for as many checkers as checked servers, at least (more: grown apart as the list passes it).
     await apart(pause, checksGrows(sc, Math.max(i, nServers)));
     i = 0;
-    for (const c of healthRows.checkerStats(health)) {
+    for (const c of healthRows.checkerStats(health, sc.checkers)) {
       if (i >= sc.checks.length || i >= checkNames.lbl.length) await apart(pause, checksGrows(sc, 2 * i));
       sc.checks[sc.nChecks++] = checkedNamesOf(checkNames, i, c, c.type, c.index);
       const at = i * CHECK_STATS;
@@ -784,8 +799,8 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
       st[at + CHECK_NOT_RUN] = c.notRun;
       st[at + CHECK_LAST_US] = Math.round(c.lastMs * 1000);
       if ((++i & 63) === 0) {
-        if (store.nextDue) await nextChunk(store, pause);
-        else if (due()) await pause();
+        const pp = pausePoint(store, pause, due);
+        if (pp !== undefined) await pp;
       }
     }
     checkedEnd(checkNames, i);
@@ -1019,7 +1034,7 @@ export function createMetrics(dp: Datapath, opts: MetricsOptions = {}): Metrics 
   const quorumNames: { proto: string; addr: string; port: number; fwmark: number; lbl: number }[] = [];
   // Walked with the view's cursor where it has one (healthRows), a row written at each step: no object per quorum.
   const quorumRendered = (value: (q: HealthQuorum) => number) => (): HealthCursor<LabelledValue> => {
-    const qs = healthRows.quorums(opts.health)[Symbol.iterator]();
+    const qs = healthRows.quorums(opts.health, quorumWalk())[Symbol.iterator]();
     let i = 0;
     return (row) => {
       const r = qs.next();

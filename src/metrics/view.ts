@@ -147,31 +147,55 @@ export function destOverloaded(dt: DestTable, d: number): boolean {
 const NO_KEY: ServiceKey = { proto: 'tcp', addr: '', port: 0 };
 
 /**
- * A health list for a for...of that keeps nothing of an item past its step: with the view's
- * cursor, one row object rewritten at every step (and one iterator result), no object per item;
- * else the list's own items (made as walked where the view can).
+ * A walk of a health list for a for...of that keeps nothing of an item past its step: with the
+ * view's cursor, one row object rewritten at every step and one iterator result, no object per
+ * item; else the list's own items (made as walked where the view can). The walk, its row and its
+ * result are kept by the walker from walk to walk (a scrape's Scrape; uvsd's /metrics warm-up keeps
+ * its scratch ones, src/metrics/warmup.ts) and the row's numbers start as what they will hold (NaN
+ * where a time or duration is written, not a small integer): the objects a scrape's code sees keep
+ * the shapes (V8's maps) the warm-up's scrapes saw. Until 2026-12-06 they were made at every walk;
+ * once the warm-up's were collected V8 forgot their shapes, and the first real scrape of 10,000
+ * services x 4 servers checked by a HealthManager deoptimised `gather` and `checkedNamesOf` at its
+ * lists' walks (docs/performance.md, 2026-12-06 16:45).
  */
-function reusedRows<T>(cursor: (() => HealthCursor<T>) | undefined, row: () => T, each: () => Iterable<T>): Iterable<T> {
-  if (cursor === undefined) return each();
-  return {
-    [Symbol.iterator]: (): Iterator<T> => {
-      const fill = cursor();
-      const step = { value: row(), done: false };
-      const end = { value: undefined, done: true } as const;
-      return { next: () => (fill(step.value) ? step : end) };
-    },
-  };
+export class RowWalk<T> implements Iterable<T>, Iterator<T> {
+  private fill: HealthCursor<T> | undefined = undefined;
+  private items: Iterator<T> | undefined = undefined;
+  private readonly step: IteratorResult<T>;
+  private readonly end: IteratorResult<T> = { value: undefined, done: true };
+
+  constructor(readonly row: T) {
+    this.step = { value: row, done: false };
+  }
+
+  /** This walk started again: over the view's cursor (fill), or else over `items`. */
+  start(fill: HealthCursor<T> | undefined, items: () => Iterable<T>): this {
+    this.fill = fill;
+    this.items = fill === undefined ? items()[Symbol.iterator]() : undefined;
+    return this;
+  }
+
+  [Symbol.iterator](): Iterator<T> {
+    return this;
+  }
+
+  next(): IteratorResult<T> {
+    if (this.fill === undefined) return this.items!.next();
+    return this.fill(this.row) ? this.step : this.end;
+  }
 }
 
-/** The health lists for walks that keep nothing of an item past its step (a scrape's): see reusedRows. */
+/** A walk of the checked servers (entries), of their checkers, of the quorums, each with its row (RowWalk). */
+export const entryWalk = (): RowWalk<HealthEntry> =>
+  new RowWalk<HealthEntry>({ service: NO_KEY, addr: '', port: 0, state: 'up', reason: '', weight: 0, inhibit: false, since: NaN, suspended: undefined });
+export const checkerWalk = (): RowWalk<CheckerStat> =>
+  new RowWalk<CheckerStat>({ service: NO_KEY, addr: '', port: 0, index: 0, type: '', up: false, passed: 0, failed: 0, notRun: 0, lastMs: NaN, lastReason: '' });
+export const quorumWalk = (): RowWalk<HealthQuorum> =>
+  new RowWalk<HealthQuorum>({ service: NO_KEY, up: false, aliveWeight: 0, quorum: 0, hysteresis: 0, sorry: undefined, sorryIn: false, suspended: undefined });
+
+/** The health lists for walks that keep nothing of an item past its step (a scrape's), each on the caller's walk: see RowWalk. */
 export const healthRows = {
-  entries: (h: HealthView | undefined): Iterable<HealthEntry> => reusedRows(h?.entryCursor?.bind(h),
-    (): HealthEntry => ({ service: NO_KEY, addr: '', port: 0, state: 'up', reason: '', weight: 0, inhibit: false, since: 0, suspended: undefined }),
-    () => healthEntries(h)),
-  checkerStats: (h: HealthView | undefined): Iterable<CheckerStat> => reusedRows(h?.checkerCursor?.bind(h),
-    (): CheckerStat => ({ service: NO_KEY, addr: '', port: 0, index: 0, type: '', up: false, passed: 0, failed: 0, notRun: 0, lastMs: 0, lastReason: '' }),
-    () => checkerStatsOf(h)),
-  quorums: (h: HealthView | undefined): Iterable<HealthQuorum> => reusedRows(h?.quorumCursor?.bind(h),
-    (): HealthQuorum => ({ service: NO_KEY, up: false, aliveWeight: 0, quorum: 0, hysteresis: 0, sorry: undefined, sorryIn: false, suspended: undefined }),
-    () => quorumsOf(h)),
+  entries: (h: HealthView | undefined, walk: RowWalk<HealthEntry>): Iterable<HealthEntry> => walk.start(h?.entryCursor?.(), () => healthEntries(h)),
+  checkerStats: (h: HealthView | undefined, walk: RowWalk<CheckerStat>): Iterable<CheckerStat> => walk.start(h?.checkerCursor?.(), () => checkerStatsOf(h)),
+  quorums: (h: HealthView | undefined, walk: RowWalk<HealthQuorum>): Iterable<HealthQuorum> => walk.start(h?.quorumCursor?.(), () => quorumsOf(h)),
 };
