@@ -36,9 +36,10 @@ export const PROBE_STEP = 128;
  * slowest_verb_ms, busiest_verb_cpu_ms), the verb's name for a verb's probe (a batch's, -A's),
  * `vip-probe` for uvsd's own (its start's, the re-probe of the unclaimed VIPs, leaveUnclaimed); without
  * one, plainSlicer (recorded nowhere). Every wait of the probe (a turn of the loop, half a window,
- * the port's first read, the end of a round's pieces) ends a slice: only the pieces' own work counts,
- * not what the caller runs before its first await (uvsd's start: the JIT warm-up, 100-200 ms, was
- * recorded as `vip-probe` when a round's one piece ran at once and the wait after it came later). Until 2026-12-06 the
+ * the port's first read, the end of a list's pieces: inPieces) ends a slice: only the pieces' own
+ * work counts, not what the caller runs before it next awaits (uvsd's start: the JIT warm-up,
+ * 100-200 ms, was recorded as `vip-probe` when a round's one piece ran at once and the wait after it
+ * came later; and what uvsd's start ran after leaveUnclaimed's `unclaimed`, before its lines' last). Until 2026-12-06 the
  * pieces of a batch's probe ran after its walks' slicer ended and before the batch's began, seen by none.
  */
 export type ProbeSlices = ReturnType<Slicer>;
@@ -46,12 +47,17 @@ export type ProbeSlices = ReturnType<Slicer>;
 /** The slices of uvsd's own probes (not a verb's) in `uvsadm --status`. */
 export const PROBE_SLICES = 'vip-probe';
 
-/** fn of each piece of PROBE_STEP items of xs in turn: the first now, a turn of the loop (pause: the slice ends) before each other. */
+/**
+ * fn of each piece of PROBE_STEP items of xs in turn: the first now, a turn of the loop (pause: the
+ * slice ends) before each other. The last piece's slice ends as it ran too: what the caller (or
+ * whoever runs before this resumes) does before it next awaits is not recorded as the probe's.
+ */
 async function inPieces<T>(xs: readonly T[], pause: Pause, fn: (piece: readonly T[]) => void): Promise<void> {
   for (let i = 0; i < xs.length; i += PROBE_STEP) {
     if (i > 0) await pause(yieldLoop());
     fn(xs.slice(i, i + PROBE_STEP));
   }
+  if (xs.length > 0) await pause(Promise.resolve());
 }
 
 /** One probe of every address, PROBE_STEP of them a turn of the loop; the first piece now. */
@@ -89,28 +95,28 @@ async function probeIn(dp: Datapath, ips: readonly number[], waitMs: number, rea
   if (ips.length === 0 || waitMs <= 0) return [];
   let read = reading === undefined;
   void reading?.then(() => (read = true));
-  await pause(probeEach(dp, ips, pause));
+  await probeEach(dp, ips, pause);
   await pause(sleep(waitMs / 2));
   // Answers to a round sent before the port was read waited in its queue, which may have filled
   // meanwhile (a restart's clients' frames) and dropped them: the answers looked at are those of a
   // round sent while it was read.
   const sentRead = read;
-  await pause(probeEach(dp, ips, pause));
+  await probeEach(dp, ips, pause);
   await pause(sleep(waitMs / 2));
   if (!sentRead) {
     await pause(reading);
-    await pause(probeEach(dp, ips, pause));
+    await probeEach(dp, ips, pause);
     await pause(sleep(waitMs / 2));
   }
   const out: Conflict[] = [];
   await pause(yieldLoop());
-  await pause(inPieces(ips, pause, (piece) => {
+  await inPieces(ips, pause, (piece) => {
     for (const ip of piece) {
       const mac = dp.link.conflictOf(ip);
       if (mac !== null) out.push({ ip, mac: formatMac(mac) });
       dp.link.endProbe(ip);
     }
-  }));
+  });
   return out;
 }
 
