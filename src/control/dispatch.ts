@@ -48,6 +48,8 @@ export function controlDispatch(o: DispatchOpts): (verb: string, args: unknown) 
     return r instanceof Promise ? r.then(said) : said(r);
   };
   const after = (verb: string, r: unknown): unknown => withBgp(verb, withHealth(verb, r, o.health));
+  /** A verb's slices, recorded in `uvsadm --status` slowest_verb_ms (Control.slicer). */
+  const slicer = (verb: string) => o.control.slicer(verb);
   // A batch of more than WALK_STEP items: its addresses to probe and its audit line's counts are
   // found WALK_STEP items at a time in slices of its own (recorded as the batch's: Control.slicer),
   // begun after a turn of the loop and ended with one, so that neither shares a piece with the
@@ -62,16 +64,15 @@ export function controlDispatch(o: DispatchOpts): (verb: string, args: unknown) 
       rec = yield* changeRecordSteps(verb, args);
       yield SLICE_END;
     };
-    const { pause, done } = o.control.slicer(verb);
+    const { pause, done } = slicer(verb);
     try {
       await runStepsSliced(walk(), pause);
     } finally {
       done();
     }
     // The probe's pieces are the batch's too (its own slicer: the walk's ended with a turn of the loop).
-    return synced(audited(verb, rec, after(verb, callProbed(o.dp, () => call(verb, args), found, o.probeMs, () => o.control.slicer(verb)))));
+    return synced(audited(verb, rec, after(verb, callProbed(o.dp, () => call(verb, args), found, o.probeMs, () => slicer(verb)))));
   };
-  const slicer = (verb: string) => o.control.slicer(verb);
   return (verb, args) => {
     if (longBatch(verb, args)) return batchSliced(verb, args);
     const r = after(verb, callClaiming(o.dp, call, verb, args, o.probeMs, slicer));
