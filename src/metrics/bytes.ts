@@ -73,7 +73,6 @@ const ID_ROOM = 1024;
 export class LabelStore {
   /** The chunks (undefined: freed). */
   chunks: (Uint8Array | undefined)[] = [];
-  private bufs: (Buffer | undefined)[] = [];
   /** Bytes in use in each chunk. */
   private live: Int32Array = new Int32Array(16);
   private cur = -1;
@@ -87,14 +86,6 @@ export class LabelStore {
   private nFree = 0;
   /** The next chunk, made ahead (makeNext), which place() takes before it makes one. */
   private next: Uint8Array | undefined;
-
-  /** The id of a new text: `s` as UTF-8. */
-  add(s: string): number {
-    const n = Buffer.byteLength(s);
-    const at = this.place(n);
-    this.bufs[this.cur]!.write(s, at);
-    return this.idOf(n, at);
-  }
 
   /** The id of a new text: what `w` holds (LabelWriter: written as bytes, no string made). */
   addFrom(w: LabelWriter): number {
@@ -137,7 +128,6 @@ export class LabelStore {
       const b = n <= CHUNK && this.next !== undefined ? this.next : new Uint8Array(Math.max(CHUNK, n));
       if (b === this.next) this.next = undefined;
       this.chunks[c] = b;
-      this.bufs[c] = Buffer.from(b.buffer, b.byteOffset, b.length);
       if (c >= this.live.length) this.live = room(this.live, c);
       this.live[c] = 0;
       this.cur = c;
@@ -166,7 +156,7 @@ export class LabelStore {
       const b = this.chunks[c];
       if (b === undefined || c === this.cur) continue;
       if (this.live[c] === 0) {
-        this.chunks[c] = this.bufs[c] = undefined;
+        this.chunks[c] = undefined;
       } else if (this.live[c]! < b.length / 4) sparse = true;
     }
     if (!sparse) return;
@@ -183,7 +173,7 @@ export class LabelStore {
       this.chunk[id] = to;
       this.off[id] = at;
     }
-    for (let c = 0; c < moved.length; c++) if (moved[c]) this.chunks[c] = this.bufs[c] = undefined;
+    for (let c = 0; c < moved.length; c++) if (moved[c]) this.chunks[c] = undefined;
   }
 
   /**
@@ -232,7 +222,8 @@ export class LabelStore {
 
   /** The text of `id` (tests). */
   text(id: number): string {
-    return this.bufs[this.chunk[id]!]!.toString('utf8', this.off[id], this.off[id]! + this.len[id]!);
+    const b = this.chunks[this.chunk[id]!]!;
+    return Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8', this.off[id], this.off[id]! + this.len[id]!);
   }
 
   /** Bytes held in chunks (tests). */
