@@ -2,9 +2,12 @@
 // npm test's runner (test/run-tests.ts): which files may run side by side, and in what order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Schedule, kindOf } from './run-tests.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -66,4 +69,37 @@ test('run-tests classes: every test file that builds a netns lab or starts uvsd 
   }
   assert.equal(kindOf(join(HERE, 'integration-ha.test.js')), 'alone');
   assert.equal(kindOf(join(HERE, 'integration-nat.test.js')), 'lab');
+});
+
+test('run-tests output: a failed test is named last, after the summary, with its file and its error\'s first line (CI shows the log\'s tail); a pass adds no such line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-runner-'));
+  try {
+    writeFileSync(join(dir, 'a.test.js'), [
+      "// test-class: shared",
+      "import { test } from 'node:test';",
+      "import assert from 'node:assert/strict';",
+      "test('adds up', () => assert.equal(1 + 1, 2));",
+      "test('the table is full', () => assert.equal(3, 4, 'conns 3 of 4\\nsecond line'));",
+    ].join('\n'));
+    writeFileSync(join(dir, 'b.test.js'), "// test-class: shared\nimport { test } from 'node:test';\ntest('fine', () => {});\n");
+    // As npm test starts it: not as a child of node --test (NODE_TEST_CONTEXT makes run() report to a parent).
+    const runnerEnv: NodeJS.ProcessEnv = { ...process.env, UVS_TEST_SLOTS: '1' };
+    delete runnerEnv.NODE_TEST_CONTEXT;
+    const run = (files: string[]) =>
+      promisify(execFile)(process.execPath, [join(HERE, 'run-tests.js'), ...files], { env: runnerEnv }).then(
+        (r) => ({ code: 0, out: r.stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+      );
+    const bad = await run([join(dir, 'a.test.js'), join(dir, 'b.test.js')]);
+    assert.equal(bad.code, 1, bad.out);
+    const lines = bad.out.trimEnd().split('\n');
+    assert.equal(lines.at(-1), '# failed: a.test.js: the table is full: conns 3 of 4', bad.out);
+    assert.match(lines.at(-2)!, /^# duration_ms /);
+    assert.ok(lines.includes('# fail 1') && lines.includes('# pass 2'), bad.out);
+    const good = await run([join(dir, 'b.test.js')]);
+    assert.equal(good.code, 0, good.out);
+    assert.doesNotMatch(good.out, /# failed:/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -21,13 +21,25 @@ import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 
 type Kind = 'alone' | 'lab' | 'shared';
-interface Event { type: string; data: { nesting?: number; file?: string; message?: unknown; testNumber?: number; count?: number } }
+interface Event {
+  type: string;
+  data: { nesting?: number; file?: string; name?: string; message?: unknown; testNumber?: number; count?: number; details?: { error?: unknown } };
+}
 interface Done { file: string; kind: Kind; events: Event[]; seconds: number; linger: number }
 
 /** A file whose process goes on this long (s) after its last test is named in the output. */
 const LINGER_S = 2;
 
 const SUMMARY = /^(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) (\d+(?:\.\d+)?)$/;
+
+/** A failed test's one line for the end of the output: its file, its name (cut), its error's first line (cut). */
+export function failedLine(file: string | undefined, name: string | undefined, error: unknown): string {
+  // node:test wraps what the test threw in an ERR_TEST_FAILURE whose cause is that error.
+  const e = error as { cause?: { message?: unknown }; message?: unknown } | undefined;
+  const why = String(e?.cause?.message ?? e?.message ?? 'no error').split('\n').find((l) => l.trim() !== '') ?? '';
+  const cut = (t: string, n: number): string => (t.length > n ? `${t.slice(0, n - 3)}...` : t);
+  return `failed: ${file ? basename(file) : '?'}: ${cut(name ?? '?', 160)}: ${cut(why.trim(), 300)}`;
+}
 
 /** A test file's class, from its header line (alone when it has none). */
 export function kindOf(file: string): Kind {
@@ -132,6 +144,7 @@ async function* all(files: { file: string; kind: Kind }[], slots: number, times:
   const schedule = new Schedule(files, slots);
   const inFlight = new Map<string, Promise<Done>>();
   const sums = new Map<string, number>();
+  const failed: string[] = [];
   let top = 0;
   for (;;) {
     for (let f = stop.signal.aborted ? null : schedule.next(); f; f = schedule.next()) inFlight.set(f.file, runFile(f.file, f.kind));
@@ -149,6 +162,7 @@ async function* all(files: { file: string; kind: Kind }[], slots: number, times:
         if (m || e.type === 'test:plan') continue;
       }
       if (d.nesting === 0 && (e.type === 'test:pass' || e.type === 'test:fail')) d.testNumber = ++top;
+      if (d.nesting === 0 && e.type === 'test:fail') failed.push(failedLine(d.file ?? done.file, d.name, d.details?.error));
       yield e;
     }
   }
@@ -157,6 +171,8 @@ async function* all(files: { file: string; kind: Kind }[], slots: number, times:
   for (const k of ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms']) {
     yield { type: 'test:diagnostic', data: { nesting: 0, message: `${k} ${sums.get(k) ?? 0}` } };
   }
+  // Last, so that a log's tail (CI shows the end) names what failed.
+  for (const line of failed) yield { type: 'test:diagnostic', data: { nesting: 0, message: line } };
   if ((sums.get('fail') ?? 0) > 0 || (sums.get('cancelled') ?? 0) > 0 || stop.signal.aborted) process.exitCode = 1;
 }
 
