@@ -90,7 +90,7 @@ test('probeConflicts: an answer read only after the window, once the port is rea
   }
 });
 
-test('probeConflicts: the port read from within the window on, after its second probe went (uvsd\'s warm-ups ended then), the answers to the probes sent before lost (its queue full of clients\' frames): probed once more once it is read, the conflict found (before: looked at with no probe sent while the port was read, the VIP claimed)', async () => {
+test('probeConflicts: the port read from within the window on (uvsd\'s warm-ups ended then), the answers to the probe sent before lost (its queue full of clients\' frames): the second round waits until it is read, the conflict found, in two rounds (before 2026-12-05: looked at with no probe sent while the port was read, the VIP claimed; before 2026-12-06: a second round unread and a third)', async () => {
   const r = rig();
   const ip = parseIp(VIP);
   let portIsRead = false;
@@ -102,13 +102,37 @@ test('probeConflicts: the port read from within the window on, after its second 
     probe(ips);
     if (portIsRead) r.feed(arpFrame({ ethDst: DIR_MAC, ethSrc: OTHER_MAC }, { op: 2, sha: OTHER_MAC, spa: VIP, tha: DIR_MAC, tpa: '0.0.0.0' }));
   };
-  // The window is 40 ms: its second probe at 20 ms, the port read from 30 ms on.
+  // The window is 40 ms: half of it over at 20 ms, the port read from 30 ms on.
+  let rounds = 0;
+  const answered = r.dp.probe;
+  r.dp.probe = (ips) => ((rounds += 1), answered(ips));
   const t = setTimeout(portRead, 30);
   try {
+    const t0 = performance.now();
     assert.deepEqual(await probeConflicts(r.dp, [ip], 40, reading), [{ ip, mac: OTHER_MAC }]);
+    // Two rounds, the second once the port is read, and half a window after it (before: a second
+    // round at 20 ms, unread, then a third: a round and half a window more at every uvsd start).
+    assert.equal(rounds, 2);
+    assert.ok(performance.now() - t0 >= 49, `${(performance.now() - t0).toFixed(1)} ms`);
   } finally {
     clearTimeout(t);
   }
+});
+
+test('probeConflicts: the half window is counted from a round\'s send, not from when the probe next runs: the caller keeping the loop busy after it started the probe (uvsd\'s warm-ups) does not delay its second round by that much (before 2026-12-06: 100 ms later at every uvsd start)', async () => {
+  const r = rig();
+  const sent: number[] = [];
+  const probe = r.dp.probe.bind(r.dp);
+  r.dp.probe = (ips) => (sent.push(performance.now()), probe(ips));
+  // A 400 ms window: its half 200 ms; the caller busy for 300 ms after the first round went.
+  const probing = probeConflicts(r.dp, [parseIp(VIP)], 400);
+  const until = performance.now() + 300;
+  while (performance.now() < until); // the caller's warm-ups
+  assert.deepEqual(await probing, []);
+  assert.equal(sent.length, 2);
+  const apart = sent[1]! - sent[0]!;
+  // 300 ms now (the half window over while the loop was busy); 500 ms before (200 ms from 300 ms on).
+  assert.ok(apart >= 299 && apart < 420, `second round ${apart.toFixed(1)} ms after the first`);
 });
 
 test('probeConflicts: every one of 300 addresses another station answers for is reported, and the start leaves them all unclaimed at once (no turn of the loop sees some unclaimed and others not), its lines PROBE_STEP a turn of the loop; a re-probe that finds them all free claims them all (before: the answers past the 256th were not kept, and those VIPs were claimed; every line logged in one piece)', async () => {

@@ -52,17 +52,27 @@ export const PROBE_SLICES = 'vip-probe';
  * slice ends) before each other. The last piece's slice ends as it ran too: what the caller (or
  * whoever runs before this resumes) does before it next awaits is not recorded as the probe's.
  */
-async function inPieces<T>(xs: readonly T[], pause: Pause, fn: (piece: readonly T[]) => void): Promise<void> {
+async function inPieces<T>(xs: readonly T[], pause: Pause, fn: (piece: readonly T[], last: boolean) => void): Promise<void> {
   for (let i = 0; i < xs.length; i += PROBE_STEP) {
     if (i > 0) await pause(yieldLoop());
-    fn(xs.slice(i, i + PROBE_STEP));
+    fn(xs.slice(i, i + PROBE_STEP), i + PROBE_STEP >= xs.length);
   }
   if (xs.length > 0) await pause(Promise.resolve());
 }
 
-/** One probe of every address, PROBE_STEP of them a turn of the loop; the first piece now. */
-function probeEach(dp: Datapath, ips: readonly number[], pause: Pause): Promise<void> {
-  return inPieces(ips, pause, (piece) => dp.probe(piece));
+/**
+ * One probe of every address, PROBE_STEP of them a turn of the loop, the first piece now; then
+ * `waitMs` counted from the last piece's send, as it ran: not from whenever this resumes after it
+ * (uvsd's start sends its first round and runs its warm-ups, 150-250 ms, before it resumes: until
+ * 2026-12-06 the half window began only then).
+ */
+async function probeRound(dp: Datapath, ips: readonly number[], pause: Pause, waitMs: number): Promise<void> {
+  let waited: Promise<void> = Promise.resolve();
+  await inPieces(ips, pause, (piece, last) => {
+    dp.probe(piece);
+    if (last) waited = sleep(waitMs);
+  });
+  await pause(waited);
 }
 
 /**
@@ -95,19 +105,14 @@ async function probeIn(dp: Datapath, ips: readonly number[], waitMs: number, rea
   if (ips.length === 0 || waitMs <= 0) return [];
   let read = reading === undefined;
   void reading?.then(() => (read = true));
-  await probeEach(dp, ips, pause);
-  await pause(sleep(waitMs / 2));
+  await probeRound(dp, ips, pause, waitMs / 2);
   // Answers to a round sent before the port was read waited in its queue, which may have filled
-  // meanwhile (a restart's clients' frames) and dropped them: the answers looked at are those of a
-  // round sent while it was read.
-  const sentRead = read;
-  await probeEach(dp, ips, pause);
-  await pause(sleep(waitMs / 2));
-  if (!sentRead) {
-    await pause(reading);
-    await probeEach(dp, ips, pause);
-    await pause(sleep(waitMs / 2));
-  }
+  // meanwhile (a restart's clients' frames) and dropped them: the answers looked at are those of
+  // the second round, sent once the port is read (uvsd's start reads it after its warm-ups, 200-250
+  // ms on these hosts: until 2026-12-06 the second round went then unread, a third followed, and
+  // the control socket answered up to half a window later).
+  if (!read) await pause(reading);
+  await probeRound(dp, ips, pause, waitMs / 2);
   const out: Conflict[] = [];
   await pause(yieldLoop());
   await inPieces(ips, pause, (piece) => {
