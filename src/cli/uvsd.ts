@@ -702,10 +702,10 @@ export async function main(argv: string[]): Promise<void> {
   const vips = bgp === undefined ? dp.vips().filter((ip) => dp.link.held(ip) && !addrs.includes(ip)) : [];
   // A director address in use stops uvsd; a VIP in use (a DR real server answering ARP for
   // it: arp_ignore not set yet) is left unclaimed and probed again (the other VIPs keep working).
-  // The first probe goes now: the window runs through the start below (the metrics listener, the
-  // JIT warm-up, which holds the loop for a good part of a second on a small machine); answers
-  // wait in the port's queue until it is read. The control socket listens after it (below).
-  // Its answers are looked at once the port is read (below, after the warm-ups; with workers they read already).
+  // The first probe goes now: the window runs through the start below (the JIT warm-up, which
+  // holds the loop 100-250 ms on these hosts; then, the port read, the metrics listener and the
+  // other warm-ups); answers wait in the port's queue until it is read. The second round goes once
+  // it is (with workers they read already), its answers looked at; the control socket listens after.
   let portRead = (): void => {};
   const reading = rxPort === undefined ? undefined : new Promise<void>((r) => (portRead = r));
   // Its pieces count in `uvsadm --status` slowest_verb_ms as `vip-probe` (so do the re-probe's and leaveUnclaimed's below).
@@ -717,61 +717,11 @@ export async function main(argv: string[]): Promise<void> {
   const readerWarm = opts.config !== undefined || opts.keepalivedConf !== undefined
     ? warmConfigThread().catch((err: unknown) => log.warn({ error: (err as Error).message }, 'config reader thread warm-up failed (the first reload starts it)'))
     : undefined;
-  if (opts.metricsListen !== undefined) {
-    try {
-      // Health checks come from --config or --keepalived-conf; without either, none can exist.
-      const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
-      // Loaded only here: prom-client adds ~80 ms to every start without --metrics.
-      const { startMetricsServer } = await import('../metrics/server.js');
-      const m = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, perChecker: opts.metricsPerChecker, health: checks,
-        // A scrape's and a /status.json's slices count in `uvsadm --status` slowest_verb_ms (as metrics, status.json).
-        slicer: (what) => control.slicer(what), sync: control.sync.stats, pull: () => group?.pull(),
-        pullShare: group === undefined ? undefined : (t) => group.pullShare(t, EST_TICKS, t === 0),
-        pullSliced: group === undefined ? undefined : (pause) => group.pullSliced(pause),
-        states: group === undefined ? undefined : () => group.stateCounts(), neigh: group === undefined ? undefined : () => group.neighCounts(),
-        link: () => links.status(), portDrops,
-        bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
-        workers: group === undefined ? undefined : () => group.status(), laddrs: group === undefined ? undefined : workersLaddrs(group),
-        stateFile: control.info.stateFile, arpWatch: () => control.info.arpWatch?.(), logOutput: () => logOut.state(), controlSocket: () => server?.socketStatus(),
-        onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
-      if (stopping) {
-        m.close();
-        return;
-      }
-      metrics = m;
-      // The /status.json answer too, on a scratch table through a scratch listener (src/metrics/warmup.ts):
-      // the first after the start held the loop 4-5 ms of CPU in its first slice (gzip's first stream, the request's first path).
-      if (opts.jitWarmup) {
-        const { warmStatus, warmMetrics } = await import('../metrics/warmup.js');
-        const w = await warmStatus().catch((err: unknown) => void log.warn({ error: (err as Error).message }, '/status.json warm-up failed'));
-        if (w !== undefined) log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, '/status.json warm-up');
-        if (stopping) return;
-        // And /metrics, through a scratch HealthManager where the checks are one: the first scrape of
-        // 10,000 x 4 checked servers was deoptimised at its health lists' walks (a slice of 7-10 ms).
-        const scratch = checks === undefined ? undefined : (await import('../health/scratch.js')).scratchHealth;
-        const wm = await warmMetrics(scratch).catch((err: unknown) => void log.warn({ error: (err as Error).message }, '/metrics warm-up failed'));
-        if (wm !== undefined) log.debug({ ms: Math.round(wm.ms), cpuMs: Math.round(wm.cpuMs) }, '/metrics warm-up');
-        if (stopping) return;
-      }
-    } catch (e) {
-      if (stopping) return;
-      release();
-      console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);
-      process.exit(1);
-    }
-  }
   control.startEstimator(); // ipvsadm --rate: the kernel's 2-second estimator
   // With workers (--workers N >= 2, --datapath-thread) the workers receive (they started with their datapaths, and warmed up).
   if (rxPort !== undefined && opts.jitWarmup) {
     const w = warmUp({ vnetHdr: rxPort.vnetHdr, mtu: opts.mtu, batch: rxPort.batch }, { stride: rxPort.stride, base: rxPort.rxBase });
     log.debug({ frames: w.frames, ms: Math.round(w.ms) }, 'JIT warm-up');
-  }
-  // The control verbs too, on a scratch table through a scratch socket (src/control/warmup.ts):
-  // a verb's first call was JIT-cold (the first -D held the loop 2.5-2.9 ms), now it is not.
-  if (opts.jitWarmup) {
-    const w = await warmControl().catch((err: unknown) => void log.warn({ error: (err as Error).message }, 'control verbs warm-up failed'));
-    if (w !== undefined) log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, 'control verbs warm-up');
-    if (stopping) return;
   }
   rxPort?.start((count) => dp.processBatch(rxPort.rxArena, rxPort.stride, rxPort.rxLens, count, rxPort.rxBase, rxPort.rxClock), opts.rxBudget);
   portRead();
@@ -839,6 +789,59 @@ export async function main(argv: string[]): Promise<void> {
       ringOffloads?.check(c[C.rx_csum_partial], c[C.rx_gso_frames], portDrops()?.['too_long'] ?? 0);
     }
   }, TICK_MS);
+  // What the start serves later (the metrics listener and its warm-ups, the control verbs' warm-up)
+  // runs while the probe's second half window goes by, the port read meanwhile: before 2026-12-06 it ran
+  // before the port was read, and the probe's second round waited for it (0.3 s with --metrics).
+  if (opts.metricsListen !== undefined) {
+    try {
+      // Health checks come from --config or --keepalived-conf; without either, none can exist.
+      const checks = opts.config !== undefined || opts.keepalivedConf !== undefined ? health : undefined;
+      // Loaded only here: prom-client adds ~80 ms to every start without --metrics.
+      const { startMetricsServer } = await import('../metrics/server.js');
+      const m = await startMetricsServer(dp, opts.metricsListen, { perDest: opts.metricsPerDest, perChecker: opts.metricsPerChecker, health: checks,
+        // A scrape's and a /status.json's slices count in `uvsadm --status` slowest_verb_ms (as metrics, status.json).
+        slicer: (what) => control.slicer(what), sync: control.sync.stats, pull: () => group?.pull(),
+        pullShare: group === undefined ? undefined : (t) => group.pullShare(t, EST_TICKS, t === 0),
+        pullSliced: group === undefined ? undefined : (pause) => group.pullSliced(pause),
+        states: group === undefined ? undefined : () => group.stateCounts(), neigh: group === undefined ? undefined : () => group.neighCounts(),
+        link: () => links.status(), portDrops,
+        bgp: bgp === undefined ? undefined : () => ({ status: bgp.status(), draining: control.drain !== undefined }),
+        workers: group === undefined ? undefined : () => group.status(), laddrs: group === undefined ? undefined : workersLaddrs(group),
+        stateFile: control.info.stateFile, arpWatch: () => control.info.arpWatch?.(), logOutput: () => logOut.state(), controlSocket: () => server?.socketStatus(),
+        onRefused: (reason, refused) => log.warn({ refused }, `metrics listener: connection refused: ${reason}`) });
+      if (stopping) {
+        m.close();
+        return;
+      }
+      metrics = m;
+      // The /status.json answer too, on a scratch table through a scratch listener (src/metrics/warmup.ts):
+      // the first after the start held the loop 4-5 ms of CPU in its first slice (gzip's first stream, the request's first path).
+      if (opts.jitWarmup) {
+        const { warmStatus, warmMetrics } = await import('../metrics/warmup.js');
+        const w = await warmStatus().catch((err: unknown) => void log.warn({ error: (err as Error).message }, '/status.json warm-up failed'));
+        if (w !== undefined) log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, '/status.json warm-up');
+        if (stopping) return;
+        // And /metrics, through a scratch HealthManager where the checks are one: the first scrape of
+        // 10,000 x 4 checked servers was deoptimised at its health lists' walks (a slice of 7-10 ms).
+        const scratch = checks === undefined ? undefined : (await import('../health/scratch.js')).scratchHealth;
+        const wm = await warmMetrics(scratch).catch((err: unknown) => void log.warn({ error: (err as Error).message }, '/metrics warm-up failed'));
+        if (wm !== undefined) log.debug({ ms: Math.round(wm.ms), cpuMs: Math.round(wm.cpuMs) }, '/metrics warm-up');
+        if (stopping) return;
+      }
+    } catch (e) {
+      if (stopping) return;
+      release();
+      console.error(`uvsd: cannot listen for --metrics on ${opts.metrics}: ${(e as Error).message}`);
+      process.exit(1);
+    }
+  }
+  // The control verbs too, on a scratch table through a scratch socket (src/control/warmup.ts):
+  // a verb's first call was JIT-cold (the first -D held the loop 2.5-2.9 ms), now it is not.
+  if (opts.jitWarmup) {
+    const w = await warmControl().catch((err: unknown) => void log.warn({ error: (err as Error).message }, 'control verbs warm-up failed'));
+    if (w !== undefined) log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, 'control verbs warm-up');
+    if (stopping) return;
+  }
   const taken = await probing;
   await readerWarm;
   if (stopping) return;
