@@ -71,15 +71,16 @@ test('run-tests classes: every test file that builds a netns lab or starts uvsd 
   assert.equal(kindOf(join(HERE, 'integration-nat.test.js')), 'lab');
 });
 
-test('run-tests output: a failed test is named last, after the summary, with its file and its error\'s first line (CI shows the log\'s tail); a pass adds no such line', async () => {
+test('run-tests output: a failed test is named last, after the summary, with its file and its error\'s first line (CI shows the log\'s tail), a failed suite by its failed subtest; a pass adds no such line', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-runner-'));
   try {
     writeFileSync(join(dir, 'a.test.js'), [
       "// test-class: shared",
-      "import { test } from 'node:test';",
+      "import { describe, it, test } from 'node:test';",
       "import assert from 'node:assert/strict';",
       "test('adds up', () => assert.equal(1 + 1, 2));",
       "test('the table is full', () => assert.equal(3, 4, 'conns 3 of 4\\nsecond line'));",
+      "describe('refusals', () => { it('--conn-max -1', () => assert.fail('exit 0')); it('--conn-max 0', () => {}); });",
     ].join('\n'));
     writeFileSync(join(dir, 'b.test.js'), "// test-class: shared\nimport { test } from 'node:test';\ntest('fine', () => {});\n");
     // As npm test starts it: not as a child of node --test (NODE_TEST_CONTEXT makes run() report to a parent).
@@ -93,9 +94,10 @@ test('run-tests output: a failed test is named last, after the summary, with its
     const bad = await run([join(dir, 'a.test.js'), join(dir, 'b.test.js')]);
     assert.equal(bad.code, 1, bad.out);
     const lines = bad.out.trimEnd().split('\n');
-    assert.equal(lines.at(-1), '# failed: a.test.js: the table is full: conns 3 of 4', bad.out);
-    assert.match(lines.at(-2)!, /^# duration_ms /);
-    assert.ok(lines.includes('# fail 1') && lines.includes('# pass 2'), bad.out);
+    // A suite failed by its subtest is named by that subtest.
+    assert.deepEqual(lines.slice(-2), ['# failed: a.test.js: the table is full: conns 3 of 4', '# failed: a.test.js: --conn-max -1: exit 0'], bad.out);
+    assert.match(lines.at(-3)!, /^# duration_ms /);
+    assert.ok(lines.includes('# fail 2') && lines.includes('# pass 3'), bad.out);
     const good = await run([join(dir, 'b.test.js')]);
     assert.equal(good.code, 0, good.out);
     assert.doesNotMatch(good.out, /# failed:/);

@@ -162,7 +162,10 @@ async function* all(files: { file: string; kind: Kind }[], slots: number, times:
         if (m || e.type === 'test:plan') continue;
       }
       if (d.nesting === 0 && (e.type === 'test:pass' || e.type === 'test:fail')) d.testNumber = ++top;
-      if (d.nesting === 0 && e.type === 'test:fail') failed.push(failedLine(d.file ?? done.file, d.name, d.details?.error));
+      // Each failed test that failed itself, at any depth (a suite or a test failed by its subtests is named by them).
+      if (e.type === 'test:fail' && (d.details?.error as { failureType?: string } | undefined)?.failureType !== 'subtestsFailed') {
+        failed.push(failedLine(d.file ?? done.file, d.name, d.details?.error));
+      }
       yield e;
     }
   }

@@ -108,9 +108,8 @@ async function probeIn(dp: Datapath, ips: readonly number[], waitMs: number, rea
   await probeRound(dp, ips, pause, waitMs / 2);
   // Answers to a round sent before the port was read waited in its queue, which may have filled
   // meanwhile (a restart's clients' frames) and dropped them: the answers looked at are those of
-  // the second round, sent once the port is read (uvsd's start reads it after its warm-ups, 200-250
-  // ms on these hosts: until 2026-12-06 the second round went then unread, a third followed, and
-  // the control socket answered up to half a window later).
+  // the second round, sent once the port is read (uvsd's start reads it after its JIT warm-up,
+  // 110-250 ms on these hosts: until 2026-12-06 a second round could go unread and a third follow).
   if (!read) await pause(reading);
   await probeRound(dp, ips, pause, waitMs / 2);
   const out: Conflict[] = [];
