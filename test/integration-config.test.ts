@@ -168,14 +168,17 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
   });
 });
 
-test('every request that changes the table is one info line once applied ("table changed: VERB", component control, with its arguments; uvsadm -R one batch line); reads and refused requests none; the start line names the version and pid', { timeout: 60_000 }, async (t) => {
+test('every request that changes the table is one info line once applied ("table changed: VERB", component control, with its arguments; uvsadm -R one batch line); reads and refused requests none; the start line names the version and pid and how long the start took (startMs)', { timeout: 60_000 }, async (t) => {
   await withDrLab(t, { servers: 1 }, async (lab) => {
     const changes = (): Array<Record<string, unknown>> => lab.uvsd!.stdout().split('\n').filter((l) => l.includes('"component":"control"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => /^table changed: /.test(o.msg as string));
     // Logged once everything is up, which may be just after the control socket answers.
-    const started = JSON.parse((await waitLog(lab, /^uvsd started$/))[0]!) as { version: string; pid: number };
+    const started = JSON.parse((await waitLog(lab, /^uvsd started$/))[0]!) as { version: string; pid: number; startMs: number };
     assert.match(started.version, /^\d+\.\d+\.\d+/);
     assert.equal(started.pid, lab.uvsd!.child.pid);
+    // The start's own length: node's start to this line (the control socket answers by then), within the lab's wait for it.
+    assert.ok(Number.isInteger(started.startMs) && started.startMs > 0 && started.startMs < 15_000, `startMs ${started.startMs}`);
+    t.diagnostic(`uvsd started in ${started.startMs} ms`);
     const rs = lab.servers[0]!.addr;
     await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
     await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs}:80`, '-g']);

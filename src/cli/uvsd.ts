@@ -948,6 +948,8 @@ export async function main(argv: string[]): Promise<void> {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
       socket: opts.socket, connMax: opts.connMax, mtu: opts.mtu, io: port.io, offload: offloadState, ...txqueuelen, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
       ...(cpus === undefined ? {} : { datapathCpus: cpus.datapath.join(','), controlCpus: formatCpuList(cpus.control) }),
+      // ms from this node process's start (bin/uvsd's, or the one it runs again with uvsd's node flags) to here: a restart's gap.
+      startMs: Math.round(performance.now()),
     },
     'uvsd started',
   );
