@@ -113,7 +113,7 @@ test('probeConflicts: the port read from within the window on (uvsd\'s warm-ups 
     // Two rounds, the second once the port is read, and half a window after it (before: a second
     // round at 20 ms, unread, then a third: a round and half a window more at every uvsd start).
     assert.equal(rounds, 2);
-    assert.ok(performance.now() - t0 >= 49, `${(performance.now() - t0).toFixed(1)} ms`);
+    assert.ok(performance.now() - t0 >= 45, `${(performance.now() - t0).toFixed(1)} ms`); // timers may fire a ms early
   } finally {
     clearTimeout(t);
   }
