@@ -789,6 +789,11 @@ export async function main(argv: string[]): Promise<void> {
       ringOffloads?.check(c[C.rx_csum_partial], c[C.rx_gso_frames], portDrops()?.['too_long'] ?? 0);
     }
   }, TICK_MS);
+  /** A warm-up on scratch tables (nothing of uvsd's own changes): its time logged at debug, a failure as a warning (that first use stays cold). */
+  const warmed = async (what: string, run: () => Promise<{ ms: number; cpuMs: number }>): Promise<void> => {
+    const w = await run().catch((err: unknown) => void log.warn({ error: (err as Error).message }, `${what} warm-up failed`));
+    if (w !== undefined) log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, `${what} warm-up`);
+  };
   // What the start serves later (the metrics listener and its warm-ups, the control verbs' warm-up)
   // runs while the probe's second half window goes by, the port read meanwhile: before 2026-12-06 it ran
   // before the port was read, and the probe's second round waited for it (0.3 s with --metrics).
@@ -818,14 +823,12 @@ export async function main(argv: string[]): Promise<void> {
       // the first after the start held the loop 4-5 ms of CPU in its first slice (gzip's first stream, the request's first path).
       if (opts.jitWarmup) {
         const { warmStatus, warmMetrics } = await import('../metrics/warmup.js');
-        const w = await warmStatus().catch((err: unknown) => void log.warn({ error: (err as Error).message }, '/status.json warm-up failed'));
-        if (w !== undefined) log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, '/status.json warm-up');
+        await warmed('/status.json', warmStatus);
         if (stopping) return;
         // And /metrics, through a scratch HealthManager where the checks are one: the first scrape of
         // 10,000 x 4 checked servers was deoptimised at its health lists' walks (a slice of 7-10 ms).
         const scratch = checks === undefined ? undefined : (await import('../health/scratch.js')).scratchHealth;
-        const wm = await warmMetrics(scratch).catch((err: unknown) => void log.warn({ error: (err as Error).message }, '/metrics warm-up failed'));
-        if (wm !== undefined) log.debug({ ms: Math.round(wm.ms), cpuMs: Math.round(wm.cpuMs) }, '/metrics warm-up');
+        await warmed('/metrics', () => warmMetrics(scratch));
         if (stopping) return;
       }
     } catch (e) {
@@ -838,8 +841,7 @@ export async function main(argv: string[]): Promise<void> {
   // The control verbs too, on a scratch table through a scratch socket (src/control/warmup.ts):
   // a verb's first call was JIT-cold (the first -D held the loop 2.5-2.9 ms), now it is not.
   if (opts.jitWarmup) {
-    const w = await warmControl().catch((err: unknown) => void log.warn({ error: (err as Error).message }, 'control verbs warm-up failed'));
-    if (w !== undefined) log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, 'control verbs warm-up');
+    await warmed('control verbs', warmControl);
     if (stopping) return;
   }
   const taken = await probing;

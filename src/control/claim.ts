@@ -91,10 +91,15 @@ async function probeRound(dp: Datapath, ips: readonly number[], pause: Pause, wa
  * loop; each half window is waited from the end of a round, so an address's probes are at least
  * half a window apart and its answers looked at at least half a window after its last probe.
  */
-export async function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number, reading?: Promise<unknown>, slices?: ProbeSlices): Promise<Conflict[]> {
+export function probeConflicts(dp: Datapath, ips: readonly number[], waitMs: number, reading?: Promise<unknown>, slices?: ProbeSlices): Promise<Conflict[]> {
+  return inSlices(slices, (pause) => probeIn(dp, ips, waitMs, reading, pause));
+}
+
+/** fn with the slices' pause (plainSlicer's without any), their done() when it ends (the last slice recorded). */
+async function inSlices<T>(slices: ProbeSlices | undefined, fn: (pause: Pause) => Promise<T>): Promise<T> {
   const { pause, done } = slices ?? plainSlicer(PROBE_SLICES);
   try {
-    return await probeIn(dp, ips, waitMs, reading, pause);
+    return await fn(pause);
   } finally {
     done();
   }
@@ -164,9 +169,8 @@ export function leaveUnclaimed(
  * claims nothing) and claim, with a gratuitous ARP, each one no station answers for any more.
  * `slices`: as probeConflicts' (done() after the last piece).
  */
-export async function reprobeUnclaimed(dp: Datapath, apply: (ops: DpOp[]) => void, probeMs: number, log: ClaimLog, slices?: ProbeSlices): Promise<void> {
-  const { pause, done } = slices ?? plainSlicer(PROBE_SLICES);
-  try {
+export function reprobeUnclaimed(dp: Datapath, apply: (ops: DpOp[]) => void, probeMs: number, log: ClaimLog, slices?: ProbeSlices): Promise<void> {
+  return inSlices(slices, async (pause) => {
     const ips = [...dp.link.unclaimed.keys()].filter((ip) => dp.link.held(ip));
     const taken = new Map((await probeIn(dp, ips, probeMs, undefined, pause)).map((c) => [c.ip, c.mac]));
     // PROBE_STEP addresses a turn of the loop, as the probe's answers were looked at.
@@ -189,9 +193,7 @@ export async function reprobeUnclaimed(dp: Datapath, apply: (ops: DpOp[]) => voi
         log.info({ addr: formatIp(o.addr) }, `VIP ${formatIp(o.addr)} claimed: no other station answers for it any more`);
       }
     });
-  } finally {
-    done();
-  }
+  });
 }
 
 export interface ClaimLog {
