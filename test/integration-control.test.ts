@@ -147,7 +147,8 @@ test('the control socket is a unix socket, mode 0600, owned by root', { timeout:
 });
 
 test('uvsadm --status prints the station, table use and drop counters by reason', { timeout: 60_000 }, async (t) => {
-  await withDrLab(t, { servers: 2 }, async (lab) => {
+  // uvsd's own table size (the lab gives others LAB_CONN_MAX): the default is checked below.
+  await withDrLab(t, { servers: 2, uvsd: { connMax: 'default' } }, async (lab) => {
     await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
     await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${lab.servers[0]!.addr}:80`]);
     const http = await lab.http(3);

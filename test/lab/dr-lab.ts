@@ -113,7 +113,19 @@ export interface StartUvsdOptions {
   env?: NodeJS.ProcessEnv;
   /** A command uvsd runs under (e.g. ['prlimit', '--nofile=256']). */
   wrap?: string[];
+  /** 'default': uvsd's own --conn-max (1,048,576) instead of the lab's LAB_CONN_MAX. */
+  connMax?: 'default';
 }
+
+/**
+ * The lab's --conn-max, given before a test's own options (a --conn-max among them wins): no lab
+ * holds more than a few thousand entries, and a table is prefaulted at start (src/datapath/
+ * conntable.ts): at the default 1,048,576 entries (~100 MB) that took 150-350 ms of each start's
+ * ~0.9-1.3 s of CPU here, on the path of every lab test (~110 starts in `npm test`). The default
+ * size is started by the tests that start bin/uvsd themselves (uvsd-cli, uvsd-signals,
+ * integration-instances, ...) and by integration-control's `--status` test, which checks it.
+ */
+export const LAB_CONN_MAX = 65536;
 
 export interface DrLab {
   lab: Lab;
@@ -346,6 +358,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         // server: with the kernel's per-source ICMP limit (one a second) each refused connect()
         // beyond 6 waited for its SYN retries (+15 s in one test). Its own tests: unit-icmp-unreach.
         '--icmp-ratelimit', '0',
+        ...(so.connMax === 'default' ? [] : ['--conn-max', String(LAB_CONN_MAX)]),
         ...(so.extraArgs ?? []),
         // The suites in another mode by hand, e.g. UVS_TEST_UVSD_ARGS='--datapath-thread' (docs/lab.md).
         ...(process.env.UVS_TEST_UVSD_ARGS ?? '').split(' ').filter((x) => x !== ''),
