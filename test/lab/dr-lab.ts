@@ -120,8 +120,8 @@ export interface StartUvsdOptions {
 /**
  * The lab's --conn-max, given before a test's own options (a --conn-max among them wins): no lab
  * holds more than a few thousand entries, and a table is prefaulted at start (src/datapath/
- * conntable.ts): at the default 1,048,576 entries (~100 MB) that took 150-350 ms of each start's
- * ~0.9-1.3 s of CPU here, on the path of every lab test (~110 starts in `npm test`). The default
+ * conntable.ts): at the default 1,048,576 entries (~100 MB) that was ~80 ms of CPU and 60-100 ms
+ * of wall of each lab start here (~0.6 s), on the path of ~110 lab starts in `npm test`. The default
  * size is started by the tests that start bin/uvsd themselves (uvsd-cli, uvsd-signals,
  * integration-instances, ...) and by integration-control's `--status` test, which checks it.
  */
