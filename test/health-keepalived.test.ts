@@ -266,6 +266,32 @@ ${groups}`;
   // The block's own warning once, not once per entry. A fwmark entry is a -f service.
   assert.deepEqual(warnings.filter(notDefault), ['g.conf:6: unsupported keyword "bogus_keyword" in virtual_server 192.168.8.200 80 ignored']);
   assert.deepEqual(new Set(config.services.map((s) => s.group)), new Set(['web']));
+  // DR: a real_server whose port is not an entry's takes that entry's port (keepalived programs
+  // IPVS so and warns "ports don't match" for each such entry): said for every port it is set to,
+  // once, also where the first entry matches (before 2026-12-06 only the first entry's were said).
+  const dr = parseKeepalived(`virtual_server_group dr {
+  192.168.8.200 80
+  10.1.1.1-3 443
+  10.1.2.1 8443
+}
+virtual_server group dr {
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  real_server 192.168.8.20 80 {
+  }
+  real_server 192.168.8.30 80 {
+  }
+}
+`, 'd.conf');
+  assert.deepEqual(dr.config.services.map((s) => `${s.addr}:${s.port} ${s.realServers.map((r) => `${r.addr}:${r.port}`).join(' ')}`), [
+    '192.168.8.200:80 192.168.8.20:80 192.168.8.30:80',
+    '10.1.1.1:443 192.168.8.20:443 192.168.8.30:443',
+    '10.1.1.2:443 192.168.8.20:443 192.168.8.30:443',
+    '10.1.1.3:443 192.168.8.20:443 192.168.8.30:443',
+    '10.1.2.1:8443 192.168.8.20:8443 192.168.8.30:8443',
+  ]);
+  assert.deepEqual(dr.warnings, [443, 443, 8443, 8443].map((p, i) => `d.conf:${10 + 2 * (i % 2)}: real_server 192.168.8.${i % 2 === 0 ? 20 : 30} 80: a DR server takes the virtual port: port set to ${p}, as keepalived does`));
   // Undefined, or empty: the virtual server is skipped with a warning (as keepalived).
   assert.deepEqual(parseKeepalived(conf(''), 'g.conf').warnings.filter(notDefault).at(-1), 'g.conf:1: virtual_server group web skipped: no virtual_server_group web is defined');
   assert.deepEqual(parseKeepalived(conf('virtual_server_group web {\n}\n'), 'g.conf').warnings.filter(notDefault).at(-1), 'g.conf:1: virtual_server group web skipped: virtual_server_group web has no entries');

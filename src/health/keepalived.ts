@@ -593,6 +593,8 @@ function addrRange(s: Stmt, where: string): string[] {
 
 class Parser {
   readonly warnings: string[] = [];
+  /** While a group's entry is read (groupServers): where what that entry's own port makes is warned. */
+  private entryWarnings: string[] | undefined;
   /** The top-level track_file blocks by name (FILE_CHECK names one). */
   private trackFiles = new Map<string, TrackFile>();
   /** The top-level SSL block: the client certificate every SSL_GET presents. */
@@ -965,13 +967,23 @@ class Parser {
     }
     const out: VirtualServerSpec[] = [];
     let once = -1;
+    // What an entry's own port makes (a DR or TUN real_server's port reset to it: keepalived warns
+    // "ports don't match" for each such entry) is said for every entry, each text once.
+    const said = new Set<string>();
     // keepalived: a group with a port-0 address entry makes its virtual server persistent.
     const zeroPort = entries.some((e) => e.fwmark === undefined && e.port === 0);
     for (const e of entries) {
-      const vs = this.virtualServer(st, e.addr, e.port, e.fwmark, zeroPort);
-      if (vs !== undefined) out.push({ ...vs, group: name });
+      const own: string[] = [];
+      this.entryWarnings = own;
+      try {
+        const vs = this.virtualServer(st, e.addr, e.port, e.fwmark, zeroPort);
+        if (vs !== undefined) out.push({ ...vs, group: name });
+      } finally {
+        this.entryWarnings = undefined;
+      }
       if (once < 0) once = this.warnings.length;
       else this.warnings.length = once;
+      for (const w of own) if (!said.has(w)) this.warnings.push(w), said.add(w), once++;
     }
     return out;
   }
@@ -1280,7 +1292,7 @@ class Parser {
       rs.port = servicePort;
       // A fwmark pool's servers usually all have a port: one line for the whole file (portCleared), not one each.
       if (vs.fwmark !== undefined) this.portCleared.add(st);
-      else this.warn(st, `real_server ${addr} ${port}: a ${fwd.toUpperCase()} server takes the virtual port: port set to ${servicePort}, as keepalived does${relying.length > 0 ? `; its checks still use ${port}` : ''}`);
+      else (this.entryWarnings ?? this.warnings).push(`${st.at.file}:${st.at.line}: real_server ${addr} ${port}: a ${fwd.toUpperCase()} server takes the virtual port: port set to ${servicePort}, as keepalived does${relying.length > 0 ? `; its checks still use ${port}` : ''}`);
     }
     // Said once the server is read, with what is left to check it (a server without checkers is never changed).
     for (const { checker, connectIp } of v6) {
