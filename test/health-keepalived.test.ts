@@ -232,6 +232,19 @@ test('ha_suspend is imported (no checks while the other director holds the VIP);
   assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  ha_suspend yes\n}\n', 'k.conf'), /k\.conf:2/);
 });
 
+test('a one-line block: one statement on a "{" line works; two are refused with file:line and why (keepalived reads the rest of that line as the first statement\'s arguments and ignores them)', () => {
+  const conf = (check: string) => `virtual_server 1.2.3.4 80 {\n  lb_kind DR\n  protocol TCP\n  real_server 1.2.3.5 80 {\n    ${check}\n  }\n}\n`;
+  const one = parseKeepalived(conf('TCP_CHECK { connect_timeout 2 }'), 'k.conf').config.services[0]!.realServers[0]!.checkers[0]!;
+  assert.equal(one.connectTimeoutMs, 2000);
+  const hint = (key: string) => ` (one statement per line: after "{" the rest of the line is ${key}'s arguments, as keepalived reads it)`;
+  assert.throws(() => parseKeepalived(conf('TCP_CHECK { connect_port 81 connect_timeout 2 }'), 'k.conf'),
+    { message: `k.conf:5: connect_port: expected 1 argument, got 3${hint('connect_port')}` });
+  assert.throws(() => parseKeepalived(conf('MISC_CHECK { misc_dynamic misc_path /bin/true }'), 'k.conf'),
+    { message: `k.conf:5: misc_dynamic takes no argument, got "misc_path"${hint('misc_dynamic')}` });
+  // Not on a "{" line: the plain message.
+  assert.throws(() => parseKeepalived(conf('TCP_CHECK {\n connect_port 81 82\n }'), 'k.conf'), { message: 'k.conf:6: connect_port: expected 1 argument, got 2' });
+});
+
 test('virtual_server_group: one service per entry (an address, a range of the last byte, no port = every port, a fwmark), the block\'s servers and checks in each; an undefined or empty group is a warning; bad entries are errors with file:line', () => {
   const conf = (groups: string) => `virtual_server group web {
   lb_algo rr

@@ -66,6 +66,13 @@ interface Stmt {
   args: Token[];
   block?: Stmt[];
   at: Origin;
+  /** On its block's `{` line (`TCP_CHECK { connect_port 80 connect_timeout 3 }`): the rest of the line is its arguments. */
+  braceLine?: true;
+}
+
+/** Said of too many arguments on a `{` line: keepalived reads the line so too, and ignores what its statement does not take. */
+function braceLineHint(st: Stmt): string {
+  return st.braceLine ? ` (one statement per line: after "{" the rest of the line is ${st.key}'s arguments, as keepalived reads it)` : '';
 }
 
 const MAX_INCLUDE_DEPTH = 8;
@@ -284,7 +291,7 @@ function statements(tokens: Token[], pos: { i: number }, closing: Token | null):
     }
     if (t.text === '{' && !t.quoted) throw new KeepalivedError({ file: t.file, line: t.line }, "unexpected '{'");
     pos.i++;
-    const st: Stmt = { key: t.text, args: [], at: { file: t.file, line: t.line } };
+    const st: Stmt = { key: t.text, args: [], at: { file: t.file, line: t.line }, ...(closing?.seq === t.seq ? { braceLine: true as const } : {}) };
     while (pos.i < tokens.length) {
       const a = tokens[pos.i]!;
       if (a.seq !== t.seq || ((a.text === '{' || a.text === '}') && !a.quoted)) break;
@@ -316,7 +323,7 @@ function arg(st: Stmt, i: number, what: string): string {
 
 function nArgs(st: Stmt, min: number, max: number): void {
   if (st.args.length < min || st.args.length > max) {
-    throw err(st, `${st.key}: expected ${min === max ? min : `${min}..${max}`} argument${max === 1 ? '' : 's'}, got ${st.args.length}`);
+    throw err(st, `${st.key}: expected ${min === max ? min : `${min}..${max}`} argument${max === 1 ? '' : 's'}, got ${st.args.length}${st.args.length > max ? braceLineHint(st) : ''}`);
   }
 }
 
@@ -364,7 +371,7 @@ function trackWeight(st: Stmt, max: number): { weight: number; reverse: boolean 
 }
 
 function noArgs(st: Stmt): void {
-  if (st.args.length > 0) throw err(st, `${st.key} takes no argument, got "${st.args[0]!.text}"`);
+  if (st.args.length > 0) throw err(st, `${st.key} takes no argument, got "${st.args[0]!.text}"${braceLineHint(st)}`);
 }
 
 function needBlock(st: Stmt): Stmt[] {
