@@ -702,8 +702,8 @@ class Parser {
     this.warnAt(st.at, msg);
   };
 
-  warnAt(at: Origin, msg: string): void {
-    this.warnings.push(`${at.file}:${at.line}: ${msg}`);
+  warnAt(at: Origin, msg: string, to: string[] = this.warnings): void {
+    to.push(`${at.file}:${at.line}: ${msg}`);
   }
 
   unsupported(st: Stmt, inside: string): void {
@@ -990,7 +990,12 @@ class Parser {
       }
       if (once < 0) once = this.warnings.length;
       else this.warnings.length = once;
-      for (const w of own) if (!said.has(w)) this.warnings.push(w), said.add(w), once++;
+      for (const w of own) {
+        if (said.has(w)) continue;
+        said.add(w);
+        this.warnings.push(w);
+        once++;
+      }
     }
     return out;
   }
@@ -1299,7 +1304,7 @@ class Parser {
       rs.port = servicePort;
       // A fwmark pool's servers usually all have a port: one line for the whole file (portCleared), not one each.
       if (vs.fwmark !== undefined) this.portCleared.add(st);
-      else (this.entryWarnings ?? this.warnings).push(`${st.at.file}:${st.at.line}: real_server ${addr} ${port}: a ${fwd.toUpperCase()} server takes the virtual port: port set to ${servicePort}, as keepalived does${relying.length > 0 ? `; its checks still use ${port}` : ''}`);
+      else this.warnAt(st.at, `real_server ${addr} ${port}: a ${fwd.toUpperCase()} server takes the virtual port: port set to ${servicePort}, as keepalived does${relying.length > 0 ? `; its checks still use ${port}` : ''}`, this.entryWarnings);
     }
     // Said once the server is read, with what is left to check it (a server without checkers is never changed).
     for (const { checker, connectIp } of v6) {
