@@ -295,6 +295,7 @@ virtual_server group dr {
   }
   real_server 192.168.8.30 80 {
   }
+  sorry_server 192.168.8.99 80
 }
 `, 'd.conf');
   assert.deepEqual(dr.config.services.map((s) => `${s.addr}:${s.port} ${s.realServers.map((r) => `${r.addr}:${r.port}`).join(' ')}`), [
@@ -304,7 +305,9 @@ virtual_server group dr {
     '10.1.1.3:443 192.168.8.20:443 192.168.8.30:443',
     '10.1.2.1:8443 192.168.8.20:8443 192.168.8.30:8443',
   ]);
-  assert.deepEqual(dr.warnings, [443, 443, 8443, 8443].map((p, i) => `d.conf:${10 + 2 * (i % 2)}: real_server 192.168.8.${i % 2 === 0 ? 20 : 30} 80: a DR server takes the virtual port: port set to ${p}, as keepalived does`));
+  const sorry = (p: number) => `d.conf:14: sorry_server 192.168.8.99 80: a DR server takes the virtual port: set to ${p}, as keepalived does (sorry_server_lvs_method NAT reaches another port)`;
+  const real = (rs: number, p: number) => `d.conf:${rs === 20 ? 10 : 12}: real_server 192.168.8.${rs} 80: a DR server takes the virtual port: port set to ${p}, as keepalived does`;
+  assert.deepEqual(dr.warnings, [real(20, 443), real(30, 443), sorry(443), real(20, 8443), real(30, 8443), sorry(8443)]);
   // Undefined, or empty: the virtual server is skipped with a warning (as keepalived).
   assert.deepEqual(parseKeepalived(conf(''), 'g.conf').warnings.filter(notDefault).at(-1), 'g.conf:1: virtual_server group web skipped: no virtual_server_group web is defined');
   assert.deepEqual(parseKeepalived(conf('virtual_server_group web {\n}\n'), 'g.conf').warnings.filter(notDefault).at(-1), 'g.conf:1: virtual_server group web skipped: virtual_server_group web has no entries');

@@ -974,8 +974,8 @@ class Parser {
     }
     const out: VirtualServerSpec[] = [];
     let once = -1;
-    // What an entry's own port makes (a DR or TUN real_server's port reset to it: keepalived warns
-    // "ports don't match" for each such entry) is said for every entry, each text once.
+    // What an entry's own port makes (a DR or TUN real or sorry server's port reset to it: keepalived
+    // warns "ports don't match" for each such entry) is said for every entry, each text once.
     const said = new Set<string>();
     // keepalived: a group with a port-0 address entry makes its virtual server persistent.
     const zeroPort = entries.some((e) => e.fwmark === undefined && e.port === 0);
@@ -1230,7 +1230,7 @@ class Parser {
     if (sorry && takesServicePort(sorryFwd, vs.fwmark) && sorry.port !== vs.port) {
       // keepalived: "virtual server ... and sorry server ports don't match - resetting".
       this.warnAt(sorry.origin!, `sorry_server ${sorry.addr} ${sorry.port}: a ${sorryFwd === 'dr' ? 'DR' : 'TUN'} server takes the virtual port: set to ${vs.port}, as keepalived does ` +
-        '(sorry_server_lvs_method NAT reaches another port)');
+        '(sorry_server_lvs_method NAT reaches another port)', this.entryWarnings);
       sorry.port = vs.port;
     }
     // A sorry_server that is also a real_server (sorryAlsoServer) shares its inhibit setting, the real server's.
