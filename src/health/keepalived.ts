@@ -973,13 +973,13 @@ class Parser {
       return [];
     }
     const out: VirtualServerSpec[] = [];
-    let once = -1;
     // What an entry's own port makes (a DR or TUN real or sorry server's port reset to it: keepalived
     // warns "ports don't match" for each such entry) is said for every entry, each text once.
     const said = new Set<string>();
     // keepalived: a group with a port-0 address entry makes its virtual server persistent.
     const zeroPort = entries.some((e) => e.fwmark === undefined && e.port === 0);
-    for (const e of entries) {
+    for (const [i, e] of entries.entries()) {
+      const from = this.warnings.length;
       const own: string[] = [];
       this.entryWarnings = own;
       try {
@@ -988,13 +988,12 @@ class Parser {
       } finally {
         this.entryWarnings = undefined;
       }
-      if (once < 0) once = this.warnings.length;
-      else this.warnings.length = once;
+      // The block's own warnings are the same for every entry: said for the first.
+      if (i > 0) this.warnings.length = from;
       for (const w of own) {
         if (said.has(w)) continue;
         said.add(w);
         this.warnings.push(w);
-        once++;
       }
     }
     return out;
