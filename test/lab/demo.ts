@@ -112,7 +112,8 @@ async function main(): Promise<void> {
 
   step(2, 'Starting uvsd on TAP uvs0 in the director namespace');
   say(`  $ uvsd --tap uvs0 --bridge br0 --addr ${DIR_ADDR}/24${MODE === 'nat' ? ` --addr ${NAT_DIR_ADDR}/24` : ''} --mac ${UVSD_MAC} --socket ${lab.socketPath}`);
-  await lab.startUvsd();
+  // As the command above says: uvsd's own table size, not the test labs' LAB_CONN_MAX.
+  await lab.startUvsd({ connMax: 'default' });
   say('  uvsd is up (it answered uvsadm -Ln)');
 
   step(3, 'Configuring a round-robin virtual service with two real servers');

@@ -123,7 +123,8 @@ export interface StartUvsdOptions {
  * conntable.ts): at the default 1,048,576 entries (~100 MB) that was ~80 ms of CPU and 60-100 ms
  * of wall of each lab start here (~0.6 s), on the path of ~110 lab starts in `npm test`. The default
  * size is started by the tests that start bin/uvsd themselves (uvsd-cli, uvsd-signals,
- * integration-instances, ...) and by integration-control's `--status` test, which checks it.
+ * integration-instances, ...), by integration-control's `--status` test, which checks it, and by
+ * `npm run demo` (the command it prints has no --conn-max).
  */
 export const LAB_CONN_MAX = 65536;
 
