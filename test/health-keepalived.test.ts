@@ -154,11 +154,57 @@ test('two virtual servers (DR with TCP_CHECK and HTTP_GET, NAT with UDP/PING/MIS
   const misc = dnsRs.checkers[2]!;
   assert.ok(misc.type === 'MISC_CHECK');
   assert.deepEqual([misc.command, misc.timeoutMs, misc.dynamic, misc.user], ['/usr/bin/dig @10.1.1.20 -p 5353 example.com', 4000, true, undefined]);
-  // One warning per skipped section, listing what was in it, and one for the script run as root (no keepalived_script user); nothing else.
+  // One warning per skipped section, listing what was in it, keepalived's for nb_get_retry, and one for the script run as root (no keepalived_script user); nothing else.
   assert.deepEqual(warnings.filter(notDefault), [
     'keepalived.conf:2: global_defs ignored (not a virtual_server); skipped: notification_email, router_id',
     'keepalived.conf:9: vrrp_instance VI_1 ignored (uvs does no VRRP); skipped: state, interface, virtual_router_id, priority, virtual_ipaddress',
+    'keepalived.conf:55: nb_get_retry is deprecated: write retry (keepalived warns the same; taken as retry 4)',
     'keepalived.conf:27: scripts without a user run as root (uvsd\'s user): global_defs has no script_user and there is no keepalived_script user',
+  ]);
+});
+
+test('nb_get_retry, virtualhost and a MISC_CHECK connect_timeout only where keepalived 2.x reads them: elsewhere warned and ignored, as keepalived does', () => {
+  // keepalived 2.2.7 (keepalived -t) on this file: lines 5, 7, 17 "Unknown keyword 'nb_get_retry'", 12 "nb_get_retry is deprecated - please
+  // use 'retry'", 18 "Unknown keyword 'virtualhost'", 22 "Unknown keyword 'connect_timeout'"; its other checkers keep their default retry.
+  const conf = `virtual_server 192.168.8.200 80 {
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  nb_get_retry 5
+  real_server 192.168.8.20 80 {
+    nb_get_retry 4
+    HTTP_GET {
+      url {
+        path /
+      }
+      nb_get_retry 3
+    }
+  }
+  real_server 192.168.8.21 80 {
+    TCP_CHECK {
+      nb_get_retry 2
+      virtualhost www.example.com
+    }
+    MISC_CHECK {
+      misc_path /bin/true
+      connect_timeout 3
+      user nobody
+    }
+  }
+}
+`;
+  const { config, warnings } = parseKeepalived(conf, 'k.conf', { lookupUser: fakeUsers });
+  const [http, tcp, misc] = config.services[0]!.realServers.flatMap((r) => r.checkers);
+  assert.deepEqual([http?.type, http?.retry, tcp?.type, tcp?.retry, misc?.type, misc?.retry], ['HTTP_GET', 3, 'TCP_CHECK', 1, 'MISC_CHECK', 0]);
+  assert.ok(misc?.type === 'MISC_CHECK' && misc.timeoutMs === 60_000, 'misc_timeout stays its default (delay_loop)');
+  const nb = '(keepalived 2.x reads nb_get_retry only in HTTP_GET and SSL_GET, as a deprecated retry: write retry)';
+  assert.deepEqual(warnings, [
+    `k.conf:5: unsupported keyword "nb_get_retry" in virtual_server 192.168.8.200 80 ignored ${nb}`,
+    `k.conf:7: unsupported keyword "nb_get_retry" in real_server 192.168.8.20 80 ignored ${nb}`,
+    'k.conf:12: nb_get_retry is deprecated: write retry (keepalived warns the same; taken as retry 3)',
+    `k.conf:17: unsupported keyword "nb_get_retry" in TCP_CHECK ignored ${nb}`,
+    'k.conf:18: unsupported keyword "virtualhost" in TCP_CHECK ignored',
+    'k.conf:22: unsupported keyword "connect_timeout" in MISC_CHECK ignored',
   ]);
 });
 

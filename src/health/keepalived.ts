@@ -476,8 +476,7 @@ function inherited(st: Stmt, d: Inherited): boolean {
   switch (st.key) {
     case 'delay_loop': nArgs(st, 1, 1); d.delayLoopMs = secondsArg(st, 0, 10); return true;
     case 'connect_timeout': nArgs(st, 1, 1); d.connectTimeoutMs = secondsArg(st, 0, 1); return true;
-    case 'retry':
-    case 'nb_get_retry': nArgs(st, 1, 1); d.retry = intArg(st, 0, 0, 1000); return true;
+    case 'retry': nArgs(st, 1, 1); d.retry = intArg(st, 0, 0, 1000); return true;
     case 'delay_before_retry': nArgs(st, 1, 1); d.delayBeforeRetryMs = secondsArg(st, 0, 0); return true;
     case 'rise': nArgs(st, 1, 1); d.rise = intArg(st, 0, 1, 1000); return true;
     case 'warmup': nArgs(st, 1, 1); d.warmupMs = secondsArg(st, 0, 0); return true;
@@ -707,7 +706,8 @@ class Parser {
   }
 
   unsupported(st: Stmt, inside: string): void {
-    this.warn(st, `unsupported keyword "${st.key}" in ${inside} ignored`);
+    const hint = st.key === 'nb_get_retry' ? ' (keepalived 2.x reads nb_get_retry only in HTTP_GET and SSL_GET, as a deprecated retry: write retry)' : '';
+    this.warn(st, `unsupported keyword "${st.key}" in ${inside} ignored${hint}`);
   }
 
   top(stmts: Stmt[]): HealthConfig {
@@ -1362,8 +1362,18 @@ class Parser {
     const misc: { command?: string; at?: Stmt; timeoutMs?: number; dynamic: boolean; user?: ScriptUser } = { dynamic: false };
     const inside = st.key;
     let connectIp6: Stmt | undefined;
+    const http = st.key === 'HTTP_GET' || st.key === 'SSL_GET';
     for (const s of body) {
-      if (s.key !== 'inhibit_on_failure' && inherited(s, d)) continue;
+      // keepalived 2.x reads nb_get_retry (deprecated), and virtualhost, only in these two checkers, and has no
+      // connect_timeout in MISC_CHECK (misc_timeout): "Unknown keyword" elsewhere, and ignored, as here.
+      if (http && s.key === 'nb_get_retry') {
+        nArgs(s, 1, 1);
+        d.retry = intArg(s, 0, 0, 1000);
+        this.warn(s, `nb_get_retry is deprecated: write retry (keepalived warns the same; taken as retry ${d.retry})`);
+        continue;
+      }
+      const foreign = (s.key === 'virtualhost' && !http) || (s.key === 'connect_timeout' && st.key === 'MISC_CHECK');
+      if (!foreign && s.key !== 'inhibit_on_failure' && inherited(s, d)) continue;
       switch (s.key) {
         case 'connect_ip':
           nArgs(s, 1, 1);

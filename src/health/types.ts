@@ -35,7 +35,7 @@ export interface CheckCommon {
   connectTimeoutMs: number;
   /** delay_loop (checker's own, else the virtual server's; default 60 s). */
   delayLoopMs: number;
-  /** retry (a.k.a. nb_get_retry): extra attempts before an up server is declared failed (default per type: MISC_CHECK 0, others 1). */
+  /** retry (keepalived 1.x nb_get_retry, still read in HTTP_GET and SSL_GET): extra attempts before an up server is declared failed (default per type: MISC_CHECK 0, others 1). */
   retry: number;
   /** delay_before_retry (default per type: HTTP_GET and SSL_GET 3 s, others 1 s). */
   delayBeforeRetryMs: number;
