@@ -64,7 +64,7 @@ ${rs}
 }
 `;
 
-test('keepalived.conf: track_file blocks and FILE_CHECK (the track_file\'s weight unless its own, reverse); mistakes are refused with file:line', () => {
+test('keepalived.conf: track_file blocks and FILE_CHECK (the track_file\'s weight unless its own, reverse); mistakes are refused with file:line, an unknown keyword warned about as keepalived does', () => {
   const { config, warnings } = parseKeepalived(conf('/run/uvs', `    FILE_CHECK { track_file maint }
     FILE_CHECK {
       track_file load
@@ -90,7 +90,10 @@ test('keepalived.conf: track_file blocks and FILE_CHECK (the track_file\'s weigh
   assert.equal(bad('    FILE_CHECK { weight 1 }'), 'k.conf:17: FILE_CHECK needs a track_file');
   assert.equal(bad('    FILE_CHECK { track_file maint\n weight 1 sideways }'), 'k.conf:18: weight 1: "sideways" is not reverse or noreverse');
   assert.equal(bad('', 'weight 300'), 'k.conf:9: weight: "300" is not an integer -254..254');
-  assert.equal(bad('', 'file_x y'), 'k.conf:9: file_x is not a keyword of track_file (file, weight, init_file)');
+  // An unknown keyword is keepalived's "Unknown keyword": warned, the block read without it (refused until 2026-12-06).
+  const unknown = parseKeepalived(conf('/run/uvs', '    FILE_CHECK {\n track_file maint\n dynamic\n }', 'file_x y'), 'k.conf');
+  assert.deepEqual(unknown.warnings, ['k.conf:9: unsupported keyword "file_x" in track_file load ignored', 'k.conf:19: unsupported keyword "dynamic" in FILE_CHECK ignored']);
+  assert.equal(unknown.config.services[0]!.realServers[0]!.checkers.length, 1);
 });
 
 /** fn with a new temporary directory, removed after. */

@@ -8,7 +8,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writ
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { defaultConfigId, KeepalivedError, parseKeepalived } from '../src/health/keepalived.js';
+import { defaultConfigId, KEEPALIVED_PERSISTENCE_S, KeepalivedError, parseKeepalived, SMTP_DEFAULT_HELO } from '../src/health/keepalived.js';
 import { REGEX_OPTIONS } from '../src/health/regex.js';
 import { lookupScriptUser, runCommand, runNotifyScript } from '../src/health/exec.js';
 import { checkMisc } from '../src/health/checkers/misc.js';
@@ -208,6 +208,68 @@ test('nb_get_retry, virtualhost and a MISC_CHECK connect_timeout only where keep
   ]);
 });
 
+test('what keepalived 2.2.7 reads otherwise than the words say is imported as it reads it, with a warning at the line (keepalived -t on this file gives the lines 6, 8, 10 and 13 and then crashes; without the HTTP_GET, 21-24 and 31)', () => {
+  // Until 2026-12-06: a virtual_server without a port, an HTTP_GET without a url, "alpha off", "inhibit_on_failure on|off" and
+  // "helo_name" in a host block refused the file; a real_server's lb_kind, retry 0 and MISC_CHECK's connect options were taken silently.
+  const conf = `virtual_server 192.168.8.200 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  alpha off
+  retry 0
+  real_server 192.168.8.20 80 {
+    lb_kind DR
+    inhibit_on_failure on
+    retry 0
+    HTTP_GET {
+      connect_timeout 2
+    }
+    TCP_CHECK {
+    }
+  }
+  real_server 192.168.8.21 80 {
+    inhibit_on_failure off
+    MISC_CHECK {
+      misc_path /bin/true
+      connect_ip 192.168.8.22
+      connect_port 81
+      bindto 192.168.8.1
+      bind_port 1000
+      user nobody
+    }
+    SMTP_CHECK {
+      host {
+        connect_ip 192.168.8.23
+        retry 4
+        helo_name x.example
+      }
+    }
+  }
+}
+`;
+  const { config, warnings } = parseKeepalived(conf, 'k.conf', { lookupUser: fakeUsers });
+  const [vs] = config.services;
+  assert.deepEqual([vs!.port, vs!.persistence, vs!.fwd, vs!.alpha], [0, KEEPALIVED_PERSISTENCE_S, 'nat', true]);
+  const [a, b] = vs!.realServers;
+  assert.deepEqual([a!.fwd, a!.inhibitOnFailure, a!.checkers.map((c) => `${c.type} retry ${c.retry}`)], [undefined, true, ['TCP_CHECK retry 1']]);
+  assert.deepEqual([b!.inhibitOnFailure, b!.checkers.map((c) => `${c.type} retry ${c.retry} ${c.connectIp ?? '-'}:${c.connectPort ?? '-'} from ${c.bindto ?? '-'}`)],
+    [false, ['MISC_CHECK retry 0 -:- from -', 'SMTP_CHECK retry 4 192.168.8.23:- from -']]);
+  assert.equal((b!.checkers[1] as { helo: string }).helo, SMTP_DEFAULT_HELO);
+  assert.deepEqual(warnings, [
+    'k.conf:6: retry 0 ignored outside a checker, as keepalived ignores it ("retry value invalid - 0"): write it in the checker',
+    'k.conf:5: alpha "off": keepalived reads no word after alpha and sets it: on, as there (without the line it is off)',
+    'k.conf:10: retry 0 ignored outside a checker, as keepalived ignores it ("retry value invalid - 0"): write it in the checker',
+    'k.conf:8: unsupported keyword "lb_kind" in real_server 192.168.8.20 80 ignored (keepalived 2.x reads a real_server\'s own method as lvs_method only: the server takes the virtual_server\'s)',
+    'k.conf:11: HTTP_GET without a url { path ... } ignored, as keepalived ignores it: it would check nothing',
+    'k.conf:21: unsupported keyword "connect_ip" in MISC_CHECK ignored',
+    'k.conf:22: unsupported keyword "connect_port" in MISC_CHECK ignored',
+    'k.conf:23: unsupported keyword "bindto" in MISC_CHECK ignored',
+    'k.conf:24: unsupported keyword "bind_port" in MISC_CHECK ignored',
+    'k.conf:31: unsupported keyword "helo_name" in an SMTP_CHECK host block ignored',
+    'k.conf:1: virtual_server 192.168.8.200 0: port 0 needs persistence: persistence_timeout 360, as keepalived sets it',
+  ]);
+});
+
 test('errors name file:line and the offending value', () => {
   const cases: Array<[string, RegExp]> = [
     ['virtual_server 192.168.8.300 80 {\n}\n', /^k\.conf:1: virtual_server: invalid IPv4 address "192\.168\.8\.300"$/],
@@ -215,13 +277,12 @@ test('errors name file:line and the offending value', () => {
     ['virtual_server 1.2.3.4 80 {\n  protocol DCCP\n}\n', /^k\.conf:2: protocol: "DCCP" is not TCP, UDP or SCTP$/],
     ['virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n', /^k\.conf:2: '\{' is never closed$/],
     ['}\n', /^k\.conf:1: unexpected '\}'$/],
-    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  HTTP_GET {\n   connect_timeout 1\n  }\n }\n}\n', /^k\.conf:3: HTTP_GET needs at least one url/],
     ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  HTTP_GET {\n   url {\n    path /\n    digest xyz\n   }\n  }\n }\n}\n', /^k\.conf:6: digest: "xyz" is not an MD5 digest/],
     ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  TCP_CHECK {\n   connect_timeout -1\n  }\n }\n}\n', /^k\.conf:4: connect_timeout: "-1" is not a number of seconds$/],
     ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  MISC_CHECK {\n  }\n }\n}\n', /^k\.conf:3: MISC_CHECK needs misc_path$/],
     ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  UDP_CHECK {\n   payload 12z\n  }\n }\n}\n', /^k\.conf:4: payload: "12z" is not hex bytes$/],
     ['virtual_server 1.2.3.4 80 {\n quorum_up "/bin/x\n}\n', /^k\.conf:2: unterminated quoted string$/],
-    ['virtual_server 1.2.3.4 {\n}\n', /^k\.conf:1: virtual_server: expected 2 arguments, got 1$/],
+    ['virtual_server 1.2.3.4 80 8 {\n}\n', /^k\.conf:1: virtual_server: expected 1\.\.2 arguments, got 3$/],
     ['include other.conf\n', /^k\.conf:1: include is not available here$/],
   ];
   for (const [text, want] of cases) {
@@ -271,11 +332,17 @@ test('keepalived\'s lvs_sync_daemon (global_defs) and lvs_sync_daemon_interface 
   ]);
 });
 
-test('ha_suspend is imported (no checks while the other director holds the VIP); it takes no argument', () => {
+test('ha_suspend is imported (no checks while the other director holds the VIP); a word after it is warned about and it is on, as keepalived reads none', () => {
   const { config, warnings } = parseKeepalived('virtual_server 1.2.3.4 80 {\n  ha_suspend\n  real_server 1.2.3.5 80 {\n  }\n}\nvirtual_server 1.2.3.4 81 {\n}\n', 'k.conf');
   assert.deepEqual(warnings.filter(notDefault), ['k.conf:6: virtual_server 1.2.3.4 81 skipped: it has no real servers (keepalived ignores it too, sorry_server or not)']);
   assert.deepEqual(config.services.map((s) => s.haSuspend), [true]);
-  assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  ha_suspend yes\n}\n', 'k.conf'), /k\.conf:2/);
+  const word = parseKeepalived('virtual_server 1.2.3.4 80 {\n  ha_suspend off\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf');
+  assert.deepEqual(word.config.services.map((s) => s.haSuspend), [true]);
+  assert.deepEqual(word.warnings.filter(notDefault), ['k.conf:2: ha_suspend "off": keepalived reads no word after ha_suspend and sets it: on, as there (without the line it is off)']);
+  // keepalived: "cannot use ha_suspend with fwmarks - clearing ha_suspend" (the manager would not suspend one either).
+  const fwm = parseKeepalived('virtual_server fwmark 7 {\n  ha_suspend\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf');
+  assert.deepEqual(fwm.config.services.map((s) => s.haSuspend), [undefined]);
+  assert.deepEqual(fwm.warnings.filter(notDefault), ['k.conf:1: virtual_server fwmark 7: ha_suspend cleared, as keepalived clears it: a fwmark service has no VIP to hold, its checks always run']);
 });
 
 test('a one-line block: one statement on a "{" line works; two are refused with file:line and why (keepalived reads the rest of that line as the first statement\'s arguments and ignores them)', () => {
@@ -375,16 +442,22 @@ virtual_server group dr {
   assert.equal(msg('virtual_server_group web {\n  192.168.8.1 80\n}\nvirtual_server 192.168.8.1 80 {\n  protocol TCP\n  real_server 1.2.3.5 80 {\n  }\n}\n'), 'g.conf:17: virtual_server 192.168.8.1 80 (tcp) is defined twice');
 });
 
-test('sorry_server_lvs_method sets the sorry server\'s method (tunnel words too), wherever it is written; without a sorry_server it is a warning', () => {
+test('sorry_server_lvs_method sets the sorry server\'s method (tunnel words too) after a sorry_server; before one or without it is a warning and ignored, as keepalived does (taken anywhere until 2026-12-06)', () => {
   const vs = (body: string) => parseKeepalived(`virtual_server 1.2.3.4 80 {\n  lb_kind DR\n${body}  real_server 1.2.3.5 80 {\n  }\n}\n`, 'k.conf');
   const at = (line: number) => ({ origin: { file: 'k.conf', line } });
-  assert.deepEqual(vs('  sorry_server_lvs_method NAT\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, fwd: 'nat', ...at(4) });
+  const before = (key: string) => `k.conf:3: ${key} ignored: no sorry_server before it in virtual_server 1.2.3.4 80 (keepalived reads it only after one)`;
+  const methodFirst = vs('  sorry_server_lvs_method NAT\n  sorry_server 1.2.3.9\n');
+  assert.deepEqual(methodFirst.config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, ...at(4) });
+  assert.deepEqual(methodFirst.warnings.filter(notDefault), [before('sorry_server_lvs_method')]);
   assert.deepEqual(vs('  sorry_server 1.2.3.9 80\n  sorry_server_lvs_method TUN type gre csum\n').config.services[0]!.sorryServer,
     { addr: '1.2.3.9', port: 80, fwd: 'tun', tun: { tunType: 'gre', tunPort: 0, tunCsum: 'csum' }, ...at(3) });
   assert.deepEqual(vs('  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, ...at(3) });
-  assert.deepEqual(vs('  sorry_server_lvs_method NAT\n').warnings.filter(notDefault), ['k.conf:3: sorry_server_lvs_method ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
-  assert.deepEqual(vs('  sorry_server_inhibit\n  sorry_server 1.2.3.9\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, inhibit: true, ...at(4) });
-  assert.deepEqual(vs('  sorry_server_inhibit\n').warnings.filter(notDefault), ['k.conf:3: sorry_server_inhibit ignored: virtual_server 1.2.3.4 80 has no sorry_server']);
+  assert.deepEqual(vs('  sorry_server_lvs_method NAT\n').warnings.filter(notDefault), [before('sorry_server_lvs_method')]);
+  assert.deepEqual(vs('  sorry_server 1.2.3.9\n  sorry_server_inhibit\n').config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, inhibit: true, ...at(3) });
+  const inhibitFirst = vs('  sorry_server_inhibit\n  sorry_server 1.2.3.9\n');
+  assert.deepEqual(inhibitFirst.config.services[0]!.sorryServer, { addr: '1.2.3.9', port: 80, ...at(4) });
+  assert.deepEqual(inhibitFirst.warnings.filter(notDefault), [before('sorry_server_inhibit')]);
+  assert.deepEqual(vs('  sorry_server_inhibit\n').warnings.filter(notDefault), [before('sorry_server_inhibit')]);
   // An unknown method (refused until 2026-12-04): keepalived ignores it, the sorry server keeps the virtual server's.
   const magic = vs('  sorry_server 1.2.3.9\n  sorry_server_lvs_method MAGIC\n');
   assert.deepEqual([magic.config.services[0]!.sorryServer!.fwd, magic.warnings.filter(notDefault)],
@@ -423,7 +496,12 @@ virtual_server 1.2.3.4 80 {
   };
   assert.equal(bad(conf('  neighbor_ip 1.2.3.5\n', 'name bfd2')), 'k.conf:7: bfd_instance bfd2 is not defined (a top-level bfd_instance bfd2 { neighbor_ip IP } block)');
   assert.equal(bad(conf('  min_rx 50\n')), 'k.conf:1: bfd_instance bfd1 needs a neighbor_ip');
-  assert.equal(bad(conf('  neighbor_ip 1.2.3.5\n  echo 1\n')), 'k.conf:3: echo is not a keyword of bfd_instance (neighbor_ip, source_ip, min_rx, min_tx, idle_tx, multiplier)');
+  // keepalived's "Unknown keyword" is a warning (an error until 2026-12-06); neighbour_ip is neighbor_ip; a BFD_CHECK takes alpha.
+  const other = parseKeepalived(conf('  neighbour_ip 1.2.3.5\n  echo 1\n  hoplimit 1\n', 'name bfd1\n      alpha\n      nosuch'), 'k.conf');
+  assert.deepEqual(other.warnings.filter(notDefault), ['k.conf:3: unsupported keyword "echo" in bfd_instance bfd1 ignored', 'k.conf:4: unsupported keyword "hoplimit" in bfd_instance bfd1 ignored',
+    'k.conf:11: unsupported keyword "nosuch" in BFD_CHECK ignored']);
+  const otherRs = other.config.services[0]!.realServers[0]!;
+  assert.deepEqual([(otherRs.checkers[0] as { bfd: { neighbor: string } }).bfd.neighbor, otherRs.alpha], ['1.2.3.5', true], 'its alpha: the server starts failed');
   assert.equal(bad(conf('  neighbor_ip 1.2.3.5\n  multiplier 0\n')), 'k.conf:3: multiplier: "0" is not an integer 1..255');
   assert.equal(bad(conf('  neighbor_ip 1.2.3.5\n', '')), 'k.conf:6: BFD_CHECK needs the name of a bfd_instance');
 });
@@ -478,7 +556,6 @@ virtual_server 1.2.3.4 25 {
   const bad: Array<[string, RegExp]> = [
     ['DNS_CHECK {\n name a..b\n }', /^k\.conf:4: DNS_CHECK name "a\.\.b" has an empty label$/],
     [`DNS_CHECK {\n name ${'x'.repeat(64)}.example\n }`, /^k\.conf:4: DNS_CHECK name "x{64}\.example" has a label longer than 63 characters$/],
-    ['SMTP_CHECK {\n host {\n  helo_name x\n }\n }', /^k\.conf:5: helo_name is not a keyword of an SMTP_CHECK host block/],
   ];
   for (const [checker, want] of bad) {
     assert.throws(() => parseKeepalived(`virtual_server 1.2.3.4 53 {\n real_server 1.2.3.5 53 {\n ${checker}\n }\n}\n`, 'k.conf'), (e: Error) => {
@@ -611,10 +688,13 @@ virtual_server 1.2.3.4 83 {
   for (const [body, want] of [
     ['  real_server 1.2.3.5 80 {\n    uthreshold 10\n    lthreshold 20\n  }', /^k\.conf:4: lthreshold 20 is above uthreshold 10 in real_server 1\.2\.3\.5 80$/],
     ['  real_server 1.2.3.5 80 {\n    uthreshold many\n  }', /^k\.conf:3: uthreshold: "many" is not an integer 0\.\.2147483647$/],
-    ['  sh-port yes', /^k\.conf:2: sh-port takes no argument, got "yes"$/],
   ] as Array<[string, RegExp]>) {
     assert.throws(() => parseKeepalived(`virtual_server 1.2.3.4 80 {\n${body}\n}\n`, 'k.conf'), (e: unknown) => e instanceof KeepalivedError && want.test(e.message), body);
   }
+  // keepalived 2.2.7 sets a flag whatever words follow it (refused until 2026-12-06): so here, with a warning.
+  const word = parseKeepalived('virtual_server 1.2.3.4 80 {\n  lb_algo sh\n  sh-port yes\n  real_server 1.2.3.5 80 {\n  }\n}\n', 'k.conf');
+  assert.deepEqual(word.config.services[0]!.schedFlags, ['sh-port']);
+  assert.deepEqual(word.warnings.filter(notDefault), ['k.conf:3: sh-port "yes": keepalived reads no word after sh-port and sets it: on, as there (without the line it is off)']);
 });
 
 test('SSL_GET (an HTTPS pool as keepalived users write it) is a checker: HTTP_GET\'s url blocks and options, enable_sni, no warning', () => {
@@ -662,12 +742,13 @@ test('SSL_GET (an HTTPS pool as keepalived users write it) is a checker: HTTP_GE
     virtualhost: 'www.example.com', enableSni: true,
     urls: [{ path: '/health', digest: '9b3a0c85a887a256d6939da88aabd8cd', status: [[200, 200], [301, 302]] }, { path: '/' }],
   }]);
-  // As HTTP_GET: a url is required, bad values are file:line errors; enable_sni takes no value and means nothing to HTTP_GET.
+  // As HTTP_GET: bad values are file:line errors; enable_sni [on|off] (keepalived's words) means nothing to HTTP_GET.
   const one = (checker: string) => parseKeepalived(`virtual_server 1.2.3.4 443 {\n  real_server 1.2.3.5 443 {\n${checker}\n  }\n}\n`, 'k.conf');
-  assert.throws(() => one('    SSL_GET {\n      connect_timeout 1\n    }'), /^KeepalivedError: k\.conf:3: SSL_GET needs at least one url \{ path \.\.\. \}$/);
   assert.throws(() => one('    SSL_GET {\n      url {\n        path /\n        digest xyz\n      }\n    }'), /^KeepalivedError: k\.conf:6: digest: "xyz" is not an MD5 digest/);
   assert.throws(() => one('    SSL_GET {\n      url {\n        path /\n        status_code 2000\n      }\n    }'), /^KeepalivedError: k\.conf:6: status_code: "2000" is not a status/);
-  assert.throws(() => one('    SSL_GET {\n      url { path / }\n      enable_sni yes\n    }'), /^KeepalivedError: k\.conf:5: enable_sni takes no argument, got "yes"$/);
+  const sni = (word: string) => one(`    SSL_GET {\n      url { path / }\n      enable_sni ${word}\n    }`);
+  assert.deepEqual(['yes', 'off', 'bogus'].map((w) => (sni(w).config.services[0]!.realServers[0]!.checkers[0] as { enableSni: boolean }).enableSni), [true, false, false]);
+  assert.deepEqual(sni('bogus').warnings.filter(notDefault), ['k.conf:5: enable_sni "bogus" ignored: not on/off, true/false or yes/no (keepalived: "Invalid enable_sni parameter")']);
   assert.deepEqual(one('    HTTP_GET {\n      url { path / }\n      enable_sni\n    }').warnings.filter(notDefault), ['k.conf:5: unsupported keyword "enable_sni" in HTTP_GET ignored']);
 });
 
@@ -839,7 +920,7 @@ virtual_server 1.2.3.4 81 {
     [conf('1.2.3.4 53', '  lb_kind NAT\n  protocol UDP\n'), /^k\.conf:2: syn_proxy: virtual_server 1\.2\.3\.4 53 is UDP; the SYN proxy is for TCP services only$/],
     [conf('fwmark 7', '  lb_kind NAT\n'), /^k\.conf:2: syn_proxy: virtual_server fwmark 7 is a fwmark service; the SYN proxy is for TCP services only$/],
     [conf('1.2.3.4 80', '  lb_kind DR\n  real_server 1.2.3.5 80 {\n  }\n'), /^k\.conf:2: syn_proxy: real_server 1\.2\.3\.5 80 is DR; a SYN proxy service's servers are NAT or FULLNAT \(lb_kind NAT or FNAT\)$/],
-    [conf('1.2.3.4 80', '  lb_kind NAT\n  real_server 1.2.3.5 80 {\n    lb_kind TUN\n  }\n'), /^k\.conf:2: syn_proxy: real_server 1\.2\.3\.5 80 is TUN;/],
+    [conf('1.2.3.4 80', '  lb_kind NAT\n  real_server 1.2.3.5 80 {\n    lvs_method TUN\n  }\n'), /^k\.conf:2: syn_proxy: real_server 1\.2\.3\.5 80 is TUN;/],
     [conf('1.2.3.4 80', '  lb_kind NAT\n  sorry_server 1.2.3.9 80\n  sorry_server_lvs_method DR\n'), /^k\.conf:2: syn_proxy: sorry_server 1\.2\.3\.9 80 is DR;/],
     ['virtual_server 1.2.3.4 80 {\n  lb_kind NAT\n  syn_proxy on\n}\n', /^k\.conf:3: syn_proxy takes no argument, got "on"$/],
   ] as Array<[string, RegExp]>) {

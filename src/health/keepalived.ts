@@ -481,7 +481,6 @@ function inherited(st: Stmt, d: Inherited): boolean {
     case 'rise': nArgs(st, 1, 1); d.rise = intArg(st, 0, 1, 1000); return true;
     case 'warmup': nArgs(st, 1, 1); d.warmupMs = secondsArg(st, 0, 0); return true;
     case 'fall': nArgs(st, 1, 1); d.fall = intArg(st, 0, 1, 1000); return true;
-    case 'inhibit_on_failure': noArgs(st); d.inhibitOnFailure = true; return true;
     case 'virtualhost': nArgs(st, 1, 1); d.virtualhost = st.args[0]!.text; return true;
     default: return false;
   }
@@ -549,6 +548,8 @@ interface V6Check {
   connectIp: Stmt;
 }
 
+/** What keepalived 2.x does not read in a MISC_CHECK ("Unknown keyword"): it connects nowhere, misc_timeout is its limit. */
+const MISC_FOREIGN = new Set(['connect_ip', 'connect_port', 'bindto', 'bind_port', 'connect_timeout']);
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);
 
 /** A top-level track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }. */
@@ -686,14 +687,49 @@ class Parser {
     return user === undefined ? undefined : { command, ...user };
   }
 
-  /** `alpha [on|off]` of a real_server or checker (keepalived's check_true_false words); a bad word is warned about and undefined. */
-  alphaArg(st: Stmt): boolean | undefined {
+  /**
+   * `KEY [on|off]` (alpha of a real_server or checker, a real_server's inhibit_on_failure, SSL_GET's
+   * enable_sni: keepalived's check_true_false words); a bad word is warned about and undefined.
+   */
+  boolArg(st: Stmt): boolean | undefined {
     nArgs(st, 0, 1);
     const w = st.args[0]?.text ?? 'true';
     if (['true', 'on', 'yes'].includes(w)) return true;
     if (['false', 'off', 'no'].includes(w)) return false;
-    this.warn(st, `alpha "${w}" ignored: not on/off, true/false or yes/no (keepalived: "Invalid alpha parameter")`);
+    this.warn(st, `${st.key} "${w}" ignored: not on/off, true/false or yes/no (keepalived: "Invalid ${st.key} parameter")`);
     return undefined;
+  }
+
+  /**
+   * Whether st (sorry_server_lvs_method or _inhibit) comes after a sorry_server; else it is said to be
+   * ignored, as keepalived 2.x ignores it ("sorry_server forwarding used without sorry_server",
+   * "Ignoring sorry_server inhibit used before or without sorry_server").
+   */
+  afterSorry(st: Stmt, vs: VirtualServerSpec, name: string): boolean {
+    if (vs.sorryServer !== undefined) return true;
+    this.warn(st, `${st.key} ignored: no sorry_server before it in virtual_server ${name} (keepalived reads it only after one)`);
+    return false;
+  }
+
+  /**
+   * inherited() in a virtual_server or real_server, where keepalived 2.x takes a retry of 1 or more
+   * only ("retry value invalid - 0": its checkers keep their own or their default); 0 is a checker's.
+   */
+  outerInherited(st: Stmt, d: Inherited): boolean {
+    if (st.key !== 'retry' || st.args.length !== 1 || !/^0+$/.test(st.args[0]!.text)) return inherited(st, d);
+    this.warn(st, 'retry 0 ignored outside a checker, as keepalived ignores it ("retry value invalid - 0"): write it in the checker');
+    return true;
+  }
+
+  /**
+   * A flag keepalived 2.2.7 sets whatever words follow it (a virtual_server's alpha, omega, ha_suspend,
+   * inhibit_on_failure; ops, sorry_server_inhibit, the scheduler flags, misc_dynamic, regex_no_match):
+   * on, the words said to be ignored. On its block's "{" line they are refused (noArgs says why).
+   */
+  flag(st: Stmt): true {
+    if (st.braceLine) noArgs(st);
+    if (st.args.length > 0) this.warn(st, `${st.key} ${st.args.map((a) => `"${a.text}"`).join(' ')}: keepalived reads no word after ${st.key} and sets it: on, as there (without the line it is off)`);
+    return true;
   }
 
   /** A warning at st's line (a property: handed to method() as it is). */
@@ -706,7 +742,8 @@ class Parser {
   }
 
   unsupported(st: Stmt, inside: string): void {
-    const hint = st.key === 'nb_get_retry' ? ' (keepalived 2.x reads nb_get_retry only in HTTP_GET and SSL_GET, as a deprecated retry: write retry)' : '';
+    const hint = st.key === 'nb_get_retry' ? ' (keepalived 2.x reads nb_get_retry only in HTTP_GET and SSL_GET, as a deprecated retry: write retry)'
+      : st.key === 'lb_kind' && inside.startsWith('real_server') ? ' (keepalived 2.x reads a real_server\'s own method as lvs_method only: the server takes the virtual_server\'s)' : '';
     this.warn(st, `unsupported keyword "${st.key}" in ${inside} ignored${hint}`);
   }
 
@@ -743,12 +780,13 @@ class Parser {
           for (const vs of this.groupServers(st, groups)) add(st, vs);
           continue;
         }
-        nArgs(st, 2, 2);
+        nArgs(st, 1, 2);
         if (isIPv6(st.args[0]!.text)) {
-          this.warn(st, `virtual_server ${st.args[0]!.text} ${st.args[1]!.text} skipped: uvs does not support IPv6`);
+          this.warn(st, `virtual_server ${st.args.map((a) => a.text).join(' ')} skipped: uvs does not support IPv6`);
           continue;
         }
-        add(st, this.virtualServer(st, ipArg(st, 0), portArg(st, 1, true))); // port 0: every port of the address, made persistent
+        // No port (keepalived takes one as 0), or 0: every port of the address, made persistent.
+        add(st, this.virtualServer(st, ipArg(st, 0), st.args.length > 1 ? portArg(st, 1, true) : 0));
         continue;
       }
       // One warning per skipped section, naming what was inside.
@@ -786,7 +824,8 @@ class Parser {
   /**
    * track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] } (also its
    * deprecated name vrrp_track_file): files whose number a real server's FILE_CHECK follows.
-   * Stricter than keepalived, which skips a bad one with a message: an error with file:line.
+   * Stricter than keepalived, which skips a bad one with a message: an error with file:line (an
+   * unknown keyword is a warning, as keepalived's "Unknown keyword").
    */
   trackFileBlocks(stmts: Stmt[]): Map<string, TrackFile> {
     return namedBlocks(stmts, ['track_file', 'vrrp_track_file'], (st, name) => {
@@ -806,7 +845,7 @@ class Parser {
             tf.init = init;
             break;
           }
-          default: throw err(s, `${s.key} is not a keyword of track_file (file, weight, init_file)`);
+          default: this.unsupported(s, `track_file ${name}`);
         }
       }
       if (path === undefined || path === '') throw err(st, `track_file ${name} needs a file`);
@@ -834,7 +873,7 @@ class Parser {
         case 'ca': t.ca = v; break;
         case 'certificate': t.certificate = v; break;
         case 'key': t.key = v; break;
-        default: throw err(s, `${s.key} is not a keyword of SSL (password, ca, certificate, key)`);
+        default: this.unsupported(s, 'SSL');
       }
     }
     if ((t.certificate === undefined) !== (t.key === undefined)) throw err(st, 'SSL: certificate and key go together');
@@ -851,14 +890,14 @@ class Parser {
       const p: Omit<BfdParams, 'neighbor'> & { neighbor?: string } = { ...BFD_DEFAULTS };
       for (const s of needBlock(st)) {
         switch (s.key) {
-          case 'neighbor_ip': nArgs(s, 1, 1); p.neighbor = ipArg(s, 0); break;
+          case 'neighbor_ip':
+          case 'neighbour_ip': nArgs(s, 1, 1); p.neighbor = ipArg(s, 0); break;
           case 'source_ip': nArgs(s, 1, 1); p.source = ipArg(s, 0); break;
           case 'min_rx': nArgs(s, 1, 1); p.minRxMs = intArg(s, 0, 1, 60000); break;
           case 'min_tx': nArgs(s, 1, 1); p.minTxMs = intArg(s, 0, 1, 60000); break;
           case 'idle_tx': nArgs(s, 1, 1); p.idleTxMs = intArg(s, 0, 1, 60000); break;
           case 'multiplier': nArgs(s, 1, 1); p.multiplier = intArg(s, 0, 1, 255); break;
-          case 'passive': case 'ttl': case 'max_hops': case 'weight': this.unsupported(s, `bfd_instance ${name}`); break;
-          default: throw err(s, `${s.key} is not a keyword of bfd_instance (neighbor_ip, source_ip, min_rx, min_tx, idle_tx, multiplier)`);
+          default: this.unsupported(s, `bfd_instance ${name}`); // passive, ttl, hoplimit, max_hops, weight too
         }
       }
       if (p.neighbor === undefined) throw err(st, `bfd_instance ${name} needs a neighbor_ip`);
@@ -866,19 +905,22 @@ class Parser {
     });
   }
 
-  /** BFD_CHECK { name NAME }: passes while the named bfd_instance's session is Up (weight: warned, ignored). */
+  /** BFD_CHECK { name NAME; alpha [on|off] }: passes while the named bfd_instance's session is Up (weight: warned, ignored). */
   bfdCheck(st: Stmt): BfdCheck {
     noArgs(st);
     let name: string | undefined;
+    let alpha: boolean | undefined;
     for (const s of needBlock(st)) {
       switch (s.key) {
         case 'name': name = definedName(s, this.bfds, 'bfd_instance', 'neighbor_ip IP'); break;
-        case 'weight': this.unsupported(s, 'BFD_CHECK'); break;
-        default: throw err(s, `${s.key} is not a keyword of BFD_CHECK (name)`);
+        case 'alpha': alpha = this.boolArg(s) ?? alpha; break;
+        default: this.unsupported(s, 'BFD_CHECK');
       }
     }
     if (name === undefined) throw err(st, 'BFD_CHECK needs the name of a bfd_instance');
-    return bfdCheckSpec({ origin: st.at, instance: name, bfd: this.bfds.get(name)! });
+    const c = bfdCheckSpec({ origin: st.at, instance: name, bfd: this.bfds.get(name)! });
+    if (alpha !== undefined) this.checkerAlpha.set(c, alpha);
+    return c;
   }
 
   /**
@@ -894,7 +936,7 @@ class Parser {
       switch (s.key) {
         case 'track_file': name = definedName(s, this.trackFiles, 'track_file', 'file PATH'); break;
         case 'weight': own = trackWeight(s, 2147483647); break;
-        default: throw err(s, `${s.key} is not a keyword of FILE_CHECK (track_file, weight)`);
+        default: this.unsupported(s, 'FILE_CHECK');
       }
     }
     if (name === undefined) throw err(st, 'FILE_CHECK needs a track_file');
@@ -1015,7 +1057,7 @@ class Parser {
     };
     // Inheritable keywords first, so they apply to every real server whatever the order.
     const rest: Stmt[] = [];
-    for (const s of body) if (!inherited(s, d)) rest.push(s);
+    for (const s of body) if (!this.outerInherited(s, d)) rest.push(s);
     vs.delayLoopMs = d.delayLoopMs;
     const rsStmts: Stmt[] = [];
     let granularity: string | undefined;
@@ -1081,10 +1123,10 @@ class Parser {
           break;
         case 'sorry_server_lvs_method': {
           const m = method(s, this.warn);
-          if (m !== undefined) sorryMethod = { st: s, m };
+          if (m !== undefined && this.afterSorry(s, vs, name)) sorryMethod = { st: s, m };
           break;
         }
-        case 'sorry_server_inhibit': noArgs(s); sorryInhibit = s; break;
+        case 'sorry_server_inhibit': this.flag(s); if (this.afterSorry(s, vs, name)) sorryInhibit = s; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); quorumAt = s; break;
         case 'weight': nArgs(s, 1, 1); weight = intArg(s, 0, 1, MAX_WEIGHT); break; // its real servers' weight when they give none
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
@@ -1094,10 +1136,11 @@ class Parser {
           if (sc !== undefined) vs[s.key === 'quorum_up' ? 'quorumUp' : 'quorumDown'] = sc;
           break;
         }
-        case 'alpha': noArgs(s); vs.alpha = true; break;
-        case 'omega': noArgs(s); vs.omega = true; break;
-        case 'ha_suspend': noArgs(s); vs.haSuspend = true; break;
-        case 'ops': noArgs(s); ops = s; break;
+        case 'alpha': vs.alpha = this.flag(s); break;
+        case 'omega': vs.omega = this.flag(s); break;
+        case 'ha_suspend': vs.haSuspend = this.flag(s); break;
+        case 'inhibit_on_failure': d.inhibitOnFailure = this.flag(s); break;
+        case 'ops': this.flag(s); ops = s; break;
         case 'syn_proxy': noArgs(s); synproxy = s; break;
         case 'laddr_group_name': definedName(s, this.laddrGroups, 'local_address_group', 'IP [IFACE]'); laddrGroup = s; break;
         case 'persistence_engine': {
@@ -1113,7 +1156,7 @@ class Parser {
         case 'mh-fallback':
         case 'flag-1':
         case 'flag-2':
-        case 'flag-3': noArgs(s); flagStmts.push(s); break;
+        case 'flag-3': this.flag(s); flagStmts.push(s); break;
         case 'real_server': rsStmts.push(s); break;
         default: this.unsupported(s, `virtual_server ${name}`);
       }
@@ -1138,6 +1181,11 @@ class Parser {
     if (!schedGiven) {
       // keepalived: "Virtual server ...: no scheduler set, setting default 'wlc'".
       this.warn(st, `virtual_server ${name} has no lb_algo: wlc, keepalived's default`);
+    }
+    if (vs.haSuspend && fwmark !== 0) {
+      // keepalived: "Virtual server FWM N: cannot use ha_suspend with fwmarks - clearing ha_suspend" (no VIP to hold).
+      this.warn(st, `virtual_server ${name}: ha_suspend cleared, as keepalived clears it: a fwmark service has no VIP to hold, its checks always run`);
+      delete vs.haSuspend;
     }
     if (!protoGiven && fwmark === 0) {
       // keepalived: "no protocol set - defaulting to UDP" (what the kernel makes of protocol 0).
@@ -1172,15 +1220,9 @@ class Parser {
         this.warn(f, `${f.key} ignored: it applies to the ${sched} scheduler only (lb_algo is ${vs.sched})`);
       } else if (!(vs.schedFlags ??= []).includes(name!)) vs.schedFlags.push(name!);
     }
-    if (sorryMethod !== undefined) {
-      if (vs.sorryServer === undefined) this.warn(sorryMethod.st, `sorry_server_lvs_method ignored: virtual_server ${name} has no sorry_server`);
-      else Object.assign(vs.sorryServer, sorryMethod.m);
-    }
-    if (sorryInhibit !== undefined) {
-      // keepalived: "Ignoring sorry_server inhibit used before or without sorry_server" (here: anywhere in the block).
-      if (vs.sorryServer === undefined) this.warn(sorryInhibit, `sorry_server_inhibit ignored: virtual_server ${name} has no sorry_server`);
-      else vs.sorryServer.inhibit = true;
-    }
+    // Set after the loop, on the sorry_server read last (afterSorry: they came after one).
+    if (sorryMethod !== undefined) Object.assign(vs.sorryServer!, sorryMethod.m);
+    if (sorryInhibit !== undefined) vs.sorryServer!.inhibit = true;
     if (granularity !== undefined) {
       vs.netmask = granularity;
       // keepalived: a granularity without a (valid) persistence_timeout makes the service persistent.
@@ -1258,7 +1300,7 @@ class Parser {
     const body = needBlock(st);
     const d: Inherited = { ...vsDefaults };
     const rest: Stmt[] = [];
-    for (const s of body) if (!inherited(s, d)) rest.push(s);
+    for (const s of body) if (!this.outerInherited(s, d)) rest.push(s);
     const rs: RealServerSpec = { addr, port, weight, inhibitOnFailure: d.inhibitOnFailure, checkers: [], origin: st.at };
     let lowerAt: Stmt | undefined;
     let alpha = vs.alpha;
@@ -1272,9 +1314,9 @@ class Parser {
         case 'FILE_CHECK': rs.checkers.push(this.fileCheck(s)); break;
         case 'BFD_CHECK': rs.checkers.push(this.bfdCheck(s)); break;
         case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, MAX_WEIGHT); break;
-        case 'lb_kind':
         case 'lvs_method': Object.assign(rs, method(s, this.warn)); break;
-        case 'alpha': alpha = this.alphaArg(s) ?? alpha; break;
+        case 'inhibit_on_failure': rs.inhibitOnFailure = this.boolArg(s) ?? rs.inhibitOnFailure; break;
+        case 'alpha': alpha = this.boolArg(s) ?? alpha; break;
         case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, MAX_THRESHOLD); break;
         case 'lthreshold': nArgs(s, 1, 1); rs.lower = intArg(s, 0, 0, MAX_THRESHOLD); lowerAt = s; break;
         case 'notify_up':
@@ -1332,11 +1374,14 @@ class Parser {
     const body = st.block ?? [];
     const hosts = st.key === 'SMTP_CHECK' ? body.filter((s) => s.key === 'host') : [];
     const rest = body.filter((s) => s.key !== 'host');
+    // A host block takes the checker's common keywords (its own win), not helo_name (keepalived: "Unknown keyword").
     const blocks = hosts.length === 0 ? [st] : hosts.map((h) => {
-      for (const s of needBlock(h)) {
-        if (!['connect_ip', 'connect_port', 'bindto', 'bind_port', 'connect_timeout'].includes(s.key)) throw err(s, `${s.key} is not a keyword of an SMTP_CHECK host block (connect_ip, connect_port, bindto, bind_port, connect_timeout)`);
-      }
-      return { ...st, block: [...rest, ...h.block!] };
+      const own = needBlock(h).filter((s) => {
+        if (s.key !== 'helo_name') return true;
+        this.unsupported(s, 'an SMTP_CHECK host block');
+        return false;
+      });
+      return { ...st, block: [...rest, ...own] };
     });
     return blocks.flatMap((b) => this.checker(b, parent, v6) ?? []);
   }
@@ -1365,22 +1410,23 @@ class Parser {
     const http = st.key === 'HTTP_GET' || st.key === 'SSL_GET';
     for (const s of body) {
       // keepalived 2.x reads nb_get_retry (deprecated), and virtualhost, only in these two checkers, and has no
-      // connect_timeout in MISC_CHECK (misc_timeout): "Unknown keyword" elsewhere, and ignored, as here.
+      // connect options in MISC_CHECK (misc_timeout is its limit): "Unknown keyword" elsewhere, and ignored, as here.
       if (http && s.key === 'nb_get_retry') {
         nArgs(s, 1, 1);
         d.retry = intArg(s, 0, 0, 1000);
         this.warn(s, `nb_get_retry is deprecated: write retry (keepalived warns the same; taken as retry ${d.retry})`);
         continue;
       }
-      const foreign = (s.key === 'virtualhost' && !http) || (s.key === 'connect_timeout' && st.key === 'MISC_CHECK');
-      if (!foreign && s.key !== 'inhibit_on_failure' && inherited(s, d)) continue;
+      if ((s.key === 'virtualhost' && !http) || (st.key === 'MISC_CHECK' && MISC_FOREIGN.has(s.key))) {
+        this.unsupported(s, inside);
+        continue;
+      }
+      if (inherited(s, d)) continue;
       switch (s.key) {
         case 'connect_ip':
           nArgs(s, 1, 1);
           // keepalived checks an IPv6 connect_ip of an IPv4 server over IPv6: uvs cannot, the checker is left out (realServer says so).
-          // A MISC_CHECK connects nowhere (keepalived has no connect_ip there): the script still runs.
           if (!isIPv6(s.args[0]!.text)) c.connectIp = ipArg(s, 0);
-          else if (st.key === 'MISC_CHECK') this.unsupported(s, inside);
           else connectIp6 = s;
           continue;
         case 'connect_port': nArgs(s, 1, 1); c.connectPort = portArg(s, 0); continue;
@@ -1392,12 +1438,12 @@ class Parser {
           continue;
         case 'bind_port':
           nArgs(s, 1, 1);
-          if (st.key === 'PING_CHECK' || st.key === 'MISC_CHECK') this.warn(s, `bind_port ignored: ${st.key} has no source port`);
+          if (st.key === 'PING_CHECK') this.warn(s, 'bind_port ignored: PING_CHECK has no source port');
           else c.bindPort = portArg(s, 0);
           continue;
       }
       if (s.key === 'alpha') {
-        alpha.own = this.alphaArg(s) ?? alpha.own;
+        alpha.own = this.boolArg(s) ?? alpha.own;
         continue;
       }
       if ((st.key === 'HTTP_GET' || st.key === 'SSL_GET') && s.key === 'url') {
@@ -1405,8 +1451,7 @@ class Parser {
         continue;
       }
       if (st.key === 'SSL_GET' && s.key === 'enable_sni') {
-        noArgs(s);
-        enableSni = true;
+        enableSni = this.boolArg(s) ?? enableSni;
         continue;
       }
       if (st.key === 'UDP_CHECK') {
@@ -1449,13 +1494,17 @@ class Parser {
             continue;
           }
           case 'misc_timeout': nArgs(s, 1, 1); misc.timeoutMs = secondsArg(s, 0, 1); continue;
-          case 'misc_dynamic': noArgs(s); misc.dynamic = true; continue;
+          case 'misc_dynamic': misc.dynamic = this.flag(s); continue;
           case 'user': misc.user = this.user(s); continue;
         }
       }
       this.unsupported(s, inside);
     }
-    if ((st.key === 'HTTP_GET' || st.key === 'SSL_GET') && urls.length === 0) throw err(st, `${st.key} needs at least one url { path ... }`);
+    if (http && urls.length === 0) {
+      // keepalived: "HTTP/SSL_GET checker has no urls specified - ignoring": the server keeps its other checkers, or none.
+      this.warn(st, `${st.key} without a url { path ... } ignored, as keepalived ignores it: it would check nothing`);
+      return undefined;
+    }
     if (connectIp6 !== undefined) {
       v6.push({ checker: st.key, connectIp: connectIp6 });
       return undefined;
@@ -1512,7 +1561,7 @@ class Parser {
           break;
         }
         case 'regex': nArgs(s, 1, 1); u.regex = s.args[0]!.text; regexAt = s; break;
-        case 'regex_no_match': noArgs(s); r.regexNoMatch = true; regexParams.push(s); break;
+        case 'regex_no_match': r.regexNoMatch = this.flag(s); regexParams.push(s); break;
         case 'regex_options':
           if (s.args.length === 0) throw err(s, 'regex_options: missing option');
           for (const { text: w } of s.args) {
