@@ -1143,6 +1143,21 @@ const ODD_STRINGS = ['', 'plain', '0123', 'true', 'Null', '1e5', '0x1F', '.5', '
   'ünïcödé', '日本語', '🙂', ' lead', 'trail ', '@at', '`tick', '*star', '&amp', '!bang', '%pct', '[x]', '{y}', 'x, y', '?q', '|pipe', '>gt', '~', 'yes', 'NO', '1_000', '/usr/bin/x --y=1'];
 const ODD_NUMBERS = [0, 1, 7, 10, 250, 1500, 123457, 2147483647, 86400000, 2 ** 53 + 2, -3, 0.1];
 
+test('require-reply takes keepalived\'s x nibbles (match anything) and a dump writes them back, so a keepalived.conf require_reply survives --dump-config', () => {
+  const conf = (rr: string) => `services:\n  - proto: udp\n    address: 192.168.8.200\n    port: 53\n    servers:\n      - address: 192.168.8.23\n        health: { checks: [{ type: udp, require-reply: "${rr}" }] }\n`;
+  const rs = parseConfig(conf('6fxX0a'), 'f.yaml').services[0]!.health!.realServers[0]!;
+  const c = rs.checkers[0]!;
+  assert.ok(c.type === 'UDP_CHECK');
+  assert.deepEqual([c.replyPrefix?.toString('hex'), c.replyMask?.toString('hex')], ['6f000a', 'ff00ff']);
+  const d = new DumpBytes();
+  d.open();
+  serverHealthInto(rs, d.serviceStart());
+  d.serviceEnd('s', 0);
+  d.close();
+  assert.match(Buffer.concat(d.bytes()).toString(), /require-reply: 6fxx0a\n/);
+  assert.equal(configError(() => parseConfig(conf('6fz0'), 'f.yaml')), 'f.yaml:7: services[0].servers[0].health.checks[0].require-reply: must be hex bytes (x: a nibble that matches anything), got "6fz0"');
+});
+
 test('a dump\'s health parts are written as bytes, the text the old writer (an object per checker, url and script, and the YAML writer) made, for every checker kind and option the config reader takes and for odd strings and numbers in each', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs hs ü-'));
   try {

@@ -677,7 +677,7 @@ virtual_server 192.168.8.200 443 {
   }
 });
 
-test('UDP_CHECK: port unreachable fails; silence passes unless a reply is required; reply checks', async () => {
+test('UDP_CHECK: port unreachable fails; silence passes unless a reply is required; reply checks (the bytes up to the shorter, masked nibbles, lengths)', async () => {
   const srv = dgram.createSocket('udp4');
   srv.on('message', (msg, r) => {
     if (msg.toString() === 'ping') srv.send(Buffer.from('pong!'), r.port, r.address);
@@ -695,7 +695,12 @@ test('UDP_CHECK: port unreachable fails; silence passes unless a reply is requir
     assert.deepEqual(await checkUdp({ ...base, requireReply: true, payload: Buffer.from('ping') }, t), { ok: true, reason: 'reply of 5 bytes' });
     assert.equal((await checkUdp({ ...base, requireReply: true, replyPrefix: Buffer.from('pong'), payload: Buffer.from('ping') }, t)).ok, true);
     const wrong = await checkUdp({ ...base, requireReply: true, replyPrefix: Buffer.from('PONG'), payload: Buffer.from('ping') }, t);
-    assert.deepEqual(wrong, { ok: false, reason: 'reply does not start with the expected bytes' });
+    assert.deepEqual(wrong, { ok: false, reason: 'reply byte 0 (0x70) does not match the expected bytes' });
+    // keepalived's check_udp_reply: up to the shorter of the two (until 2026-12-06 a reply shorter than the bytes failed), a 0 mask bit matches anything.
+    assert.equal((await checkUdp({ ...base, requireReply: true, replyPrefix: Buffer.from('pong!!!'), payload: Buffer.from('ping') }, t)).ok, true);
+    const masked = { ...base, requireReply: true, replyPrefix: Buffer.from('pXng'), replyMask: Buffer.from([0xff, 0, 0xff, 0xff]), payload: Buffer.from('ping') };
+    assert.equal((await checkUdp(masked, t)).ok, true);
+    assert.deepEqual(await checkUdp({ ...masked, replyMask: Buffer.from([0xff, 0xf0, 0xff, 0xff]) }, t), { ok: false, reason: 'reply byte 1 (0x6f) does not match the expected bytes' });
     const short = await checkUdp({ ...base, requireReply: true, minReplyLength: 6, payload: Buffer.from('ping') }, t);
     assert.deepEqual(short, { ok: false, reason: 'reply of 5 bytes, shorter than 6' });
     const long = await checkUdp({ ...base, requireReply: true, maxReplyLength: 4, payload: Buffer.from('ping') }, t);

@@ -8,12 +8,12 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writ
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { defaultConfigId, KEEPALIVED_PERSISTENCE_S, KeepalivedError, parseKeepalived, SMTP_DEFAULT_HELO } from '../src/health/keepalived.js';
+import { defaultConfigId, KEEPALIVED_PERSISTENCE_S, KEEPALIVED_UDP_MAX_REPLY, KeepalivedError, parseKeepalived, SMTP_DEFAULT_HELO } from '../src/health/keepalived.js';
 import { REGEX_OPTIONS } from '../src/health/regex.js';
 import { lookupScriptUser, runCommand, runNotifyScript } from '../src/health/exec.js';
 import { checkMisc } from '../src/health/checkers/misc.js';
 import { expandGlob, loadKeepalivedFile } from '../src/health/load.js';
-import type { CheckSpec, ScriptUser } from '../src/health/types.js';
+import type { CheckSpec, ScriptUser, UdpCheck } from '../src/health/types.js';
 import { vsServiceSpec } from '../src/control/config.js';
 import { schedulerNames } from '../src/sched/index.js';
 
@@ -268,6 +268,22 @@ test('what keepalived 2.2.7 reads otherwise than the words say is imported as it
     'k.conf:31: unsupported keyword "helo_name" in an SMTP_CHECK host block ignored',
     'k.conf:1: virtual_server 192.168.8.200 0: port 0 needs persistence: persistence_timeout 360, as keepalived sets it',
   ]);
+});
+
+test('UDP_CHECK payload and require_reply read as keepalived\'s HEX_STR (words, an odd last digit its own byte, x a nibble that matches anything); the reply\'s lengths bound it only with require_reply\'s bytes, at most 255 by default (keepalived\'s check_udp_reply)', () => {
+  const udp = (body: string) => {
+    const r = parseKeepalived(`virtual_server 1.2.3.4 53 {\n  protocol UDP\n  real_server 1.2.3.5 53 {\n    UDP_CHECK {\n${body}    }\n  }\n}\n`, 'k.conf');
+    return { c: r.config.services[0]!.realServers[0]!.checkers[0] as UdpCheck, warnings: r.warnings.filter(notDefault) };
+  };
+  // keepalived.conf(5)'s example: "Ab12f 3 456 546443123" is AB 12 0F 03 45 06 54 64 43 12 03 (until 2026-12-06 one word of pairs only).
+  const a = udp('      payload Ab12f 3 456 546443123\n      require_reply 0x6f6B 1x X\n');
+  assert.deepEqual([a.c.payload?.toString('hex'), a.c.replyPrefix?.toString('hex'), a.c.replyMask?.toString('hex')], ['ab120f0345065464431203', '6f6b1000', 'fffff0f0']);
+  assert.deepEqual([a.c.minReplyLength, a.c.maxReplyLength, a.warnings], [undefined, KEEPALIVED_UDP_MAX_REPLY, []]);
+  assert.equal(udp('      require_reply 6f\n      max_reply_length 1000\n').c.maxReplyLength, 1000);
+  const bare = udp('      require_reply\n      min_reply_length 3\n');
+  assert.deepEqual([bare.c.requireReply, bare.c.minReplyLength, bare.c.replyPrefix], [true, undefined, undefined]);
+  assert.deepEqual(bare.warnings, ['k.conf:6: min_reply_length ignored: keepalived bounds the reply\'s length only when require_reply gives the bytes to match']);
+  assert.throws(() => udp('      payload 12 x3\n'), /^KeepalivedError: k\.conf:5: payload: "x3" is not hex bytes$/);
 });
 
 test('errors name file:line and the offending value', () => {

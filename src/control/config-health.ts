@@ -103,9 +103,27 @@ function seconds(h: FieldHelpers, f: Field, minMs: number): number {
 }
 
 function hexBytes(h: FieldHelpers, f: Field): Buffer {
+  return hexMasked(h, f, false).bytes;
+}
+
+/**
+ * Hex bytes, with wild also keepalived's x nibbles, which match anything (require-reply: mask has 0
+ * bits there, undefined when there is none; written back by maskedHex).
+ */
+function hexMasked(h: FieldHelpers, f: Field, wild: boolean): { bytes: Buffer; mask?: Buffer } {
   const v = h.str(f).replace(/^0x/i, '');
-  if (!/^([0-9a-fA-F]{2})+$/.test(v)) h.fail(f.line, f.path, `must be hex bytes, got ${h.show(f)}`);
-  return Buffer.from(v, 'hex');
+  if (!(wild ? /^([0-9a-fA-FxX]{2})+$/ : /^([0-9a-fA-F]{2})+$/).test(v)) h.fail(f.line, f.path, `must be hex bytes${wild ? ' (x: a nibble that matches anything)' : ''}, got ${h.show(f)}`);
+  const nib = (c: string): number => (c === 'x' || c === 'X' ? 0 : 0xf);
+  const mask = Buffer.from(Array.from({ length: v.length / 2 }, (_, i) => (nib(v[2 * i]!) << 4) | nib(v[2 * i + 1]!)));
+  const bytes = Buffer.from(v.replace(/[xX]/g, '0'), 'hex');
+  return { bytes, ...(mask.some((m) => m !== 0xff) ? { mask } : {}) };
+}
+
+/** bytes as hex, an x for each nibble mask leaves out (hexMasked's form). */
+function maskedHex(bytes: Buffer, mask: Buffer | undefined): string {
+  const hex = bytes.toString('hex');
+  if (mask === undefined) return hex;
+  return [...hex].map((c, i) => (((mask[i >> 1]! >> (i % 2 === 0 ? 4 : 0)) & 0xf) === 0 ? 'x' : c)).join('');
 }
 
 /**
@@ -268,15 +286,16 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec | unde
       const rr = g('require-reply');
       let requireReply = false;
       let replyPrefix: Buffer | undefined;
+      let replyMask: Buffer | undefined;
       if (rr) {
         if (yaml().isScalar(rr.node) && typeof rr.node.value === 'boolean') requireReply = rr.node.value;
         else {
           requireReply = true;
-          replyPrefix = hexBytes(h, rr);
+          ({ bytes: replyPrefix, mask: replyMask } = hexMasked(h, rr, true));
         }
       }
       return {
-        ...common, type, requireReply, replyPrefix,
+        ...common, type, requireReply, replyPrefix, ...(replyMask !== undefined ? { replyMask } : {}),
         payload: g('payload') ? hexBytes(h, g('payload')!) : undefined,
         minReplyLength: g('min-reply-length') ? h.int(g('min-reply-length')!, 0, 65535) : undefined,
         maxReplyLength: g('max-reply-length') ? h.int(g('max-reply-length')!, 0, 65535) : undefined,
@@ -597,7 +616,7 @@ function checkerInto(o: ByteOut, ind: number, c: CheckSpec): void {
     }
     case 'UDP_CHECK':
       if (c.payload !== undefined) textLine(o, ind, 'payload', c.payload.toString('hex'));
-      if (c.replyPrefix !== undefined) textLine(o, ind, 'require-reply', c.replyPrefix.toString('hex'));
+      if (c.replyPrefix !== undefined) textLine(o, ind, 'require-reply', maskedHex(c.replyPrefix, c.replyMask));
       else if (c.requireReply) boolLine(o, ind, 'require-reply', true);
       if (c.minReplyLength !== undefined) numLine(o, ind, 'min-reply-length', c.minReplyLength);
       if (c.maxReplyLength !== undefined) numLine(o, ind, 'max-reply-length', c.maxReplyLength);

@@ -355,10 +355,28 @@ function secondsArg(st: Stmt, i: number, minMs = 1): number {
   return Math.round(n * 1000);
 }
 
-function hexArg(st: Stmt, i: number): Buffer {
-  const v = arg(st, i, 'hex bytes').replace(/^0x/i, '');
-  if (!/^([0-9a-fA-F]{2})+$/.test(v)) throw err(st, `${st.key}: "${st.args[i]!.text}" is not hex bytes`);
-  return Buffer.from(v, 'hex');
+/**
+ * keepalived's HEX_STR (UDP_CHECK payload and require_reply, keepalived.conf(5)): the words of st,
+ * each read two digits at a time, an odd last digit a byte of its own ("Ab12f 3 456" is AB 12 0F 03
+ * 45 06); a leading 0x of a word is dropped (uvs). With wild, an x or X digit matches anything:
+ * mask has 0 bits there (undefined when there is none).
+ */
+function hexWords(st: Stmt, wild: boolean): { bytes: Buffer; mask?: Buffer } {
+  const bytes: number[] = [];
+  const mask: number[] = [];
+  for (const a of st.args) {
+    const w = a.text.replace(/^0x(?=.)/i, '');
+    if (!(wild ? /^[0-9a-fA-FxX]+$/ : /^[0-9a-fA-F]+$/).test(w)) throw err(st, `${st.key}: "${a.text}" is not hex bytes`);
+    for (let i = 0; i < w.length; i += 2) {
+      const pair = i + 1 < w.length ? w.slice(i, i + 2) : `0${w[i]}`;
+      const nib = (c: string): [number, number] => (c === 'x' || c === 'X' ? [0, 0] : [parseInt(c, 16), 0xf]);
+      const [hi, hm] = nib(pair[0]!);
+      const [lo, lm] = nib(pair[1]!);
+      bytes.push((hi << 4) | lo);
+      mask.push((hm << 4) | lm);
+    }
+  }
+  return { bytes: Buffer.from(bytes), ...(mask.some((m) => m !== 0xff) ? { mask: Buffer.from(mask) } : {}) };
 }
 
 /** weight W [reverse|noreverse] of track_file (|W| <= 254) and FILE_CHECK. */
@@ -548,6 +566,10 @@ interface V6Check {
   connectIp: Stmt;
 }
 
+/** keepalived's max_reply_length when none is given (UINT8_MAX in check_udp.c). */
+export const KEEPALIVED_UDP_MAX_REPLY = 255;
+/** The most words read as one HEX_STR. */
+const MAX_HEX_WORDS = 512;
 /** What keepalived 2.x does not read in a MISC_CHECK ("Unknown keyword"): it connects nowhere, misc_timeout is its limit. */
 const MISC_FOREIGN = new Set(['connect_ip', 'connect_port', 'bindto', 'bind_port', 'connect_timeout']);
 const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'DNS_CHECK', 'SMTP_CHECK']);
@@ -1403,7 +1425,8 @@ class Parser {
     let helo = SMTP_DEFAULT_HELO;
     const urls: HttpUrl[] = [];
     let enableSni = false;
-    const udp: { payload?: Buffer; requireReply: boolean; replyPrefix?: Buffer; minReplyLength?: number; maxReplyLength?: number } = { requireReply: false };
+    const lengthAt: Stmt[] = [];
+    const udp: { payload?: Buffer; requireReply: boolean; replyPrefix?: Buffer; replyMask?: Buffer; minReplyLength?: number; maxReplyLength?: number } = { requireReply: false };
     const misc: { command?: string; at?: Stmt; timeoutMs?: number; dynamic: boolean; user?: ScriptUser } = { dynamic: false };
     const inside = st.key;
     let connectIp6: Stmt | undefined;
@@ -1456,10 +1479,18 @@ class Parser {
       }
       if (st.key === 'UDP_CHECK') {
         switch (s.key) {
-          case 'payload': nArgs(s, 1, 1); udp.payload = hexArg(s, 0); continue;
-          case 'require_reply': nArgs(s, 0, 1); udp.requireReply = true; if (s.args.length > 0) udp.replyPrefix = hexArg(s, 0); continue;
-          case 'min_reply_length': nArgs(s, 1, 1); udp.minReplyLength = intArg(s, 0, 0, 65535); continue;
-          case 'max_reply_length': nArgs(s, 1, 1); udp.maxReplyLength = intArg(s, 0, 0, 65535); continue;
+          case 'payload': nArgs(s, 1, MAX_HEX_WORDS); udp.payload = hexWords(s, false).bytes; continue;
+          case 'require_reply': {
+            nArgs(s, 0, MAX_HEX_WORDS);
+            udp.requireReply = true;
+            if (s.args.length === 0) continue;
+            const { bytes, mask } = hexWords(s, true);
+            udp.replyPrefix = bytes;
+            if (mask !== undefined) udp.replyMask = mask;
+            continue;
+          }
+          case 'min_reply_length': nArgs(s, 1, 1); udp.minReplyLength = intArg(s, 0, 0, 65535); lengthAt.push(s); continue;
+          case 'max_reply_length': nArgs(s, 1, 1); udp.maxReplyLength = intArg(s, 0, 0, 65535); lengthAt.push(s); continue;
         }
       }
       if (st.key === 'DNS_CHECK' && s.key === 'type') {
@@ -1522,6 +1553,13 @@ class Parser {
       case 'SSL_GET':
         return { ...common, type: st.key, urls, virtualhost: d.virtualhost, ...(st.key === 'SSL_GET' ? { enableSni, ...(this.ssl !== undefined ? { tls: this.ssl } : {}) } : {}) };
       case 'UDP_CHECK':
+        // keepalived's check_udp_reply: the lengths bound a reply only with require_reply's bytes, at most 255 by default.
+        if (udp.replyPrefix !== undefined) udp.maxReplyLength ??= KEEPALIVED_UDP_MAX_REPLY;
+        else if (lengthAt.length > 0) {
+          for (const l of lengthAt) this.warn(l, `${l.key} ignored: keepalived bounds the reply's length only when require_reply gives the bytes to match`);
+          delete udp.minReplyLength;
+          delete udp.maxReplyLength;
+        }
         return { ...common, type: 'UDP_CHECK', ...udp };
       case 'DNS_CHECK':
         return { ...common, type: 'DNS_CHECK', ...dns };

@@ -100,9 +100,14 @@ export interface UdpCheck extends CheckCommon {
   type: 'UDP_CHECK';
   /** payload (hex in keepalived.conf). */
   payload?: Buffer;
-  /** require_reply [hex]: a reply is needed (and must start with these bytes when given). */
+  /**
+   * require_reply [hex]: a reply is needed, and when bytes are given it matches them up to the
+   * shorter of the two (keepalived's check_udp_reply), each byte where replyMask has bits set
+   * (keepalived's x nibbles are 0 there; no mask: every bit).
+   */
   requireReply: boolean;
   replyPrefix?: Buffer;
+  replyMask?: Buffer;
   minReplyLength?: number;
   maxReplyLength?: number;
 }

@@ -1,19 +1,25 @@
 // UDP_CHECK: send the payload to the server. Without require_reply the server is healthy unless
 // an ICMP destination unreachable comes back within connect_timeout (keepalived's rule: its
 // IP_RECVERR socket fails on any of them; a reply passes at once); with require_reply it must
-// answer in time (starting with the given bytes, within the length bounds), on a connected socket.
+// answer in time (matching the given bytes up to the shorter, within the length bounds), on a connected socket.
 import dgram from 'node:dgram';
 import type { CheckResult, CheckTarget, UdpCheck } from '../types.js';
 import type { Pinger } from './ping.js';
 import { notRunResult } from './resource.js';
 import { clearLongTimeout, setLongTimeout, type LongTimeout } from '../../control/clock.js';
 
-type UdpSpec = Pick<UdpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort' | 'payload' | 'requireReply' | 'replyPrefix' | 'minReplyLength' | 'maxReplyLength'>;
+type UdpSpec = Pick<UdpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort' | 'payload' | 'requireReply' | 'replyPrefix' | 'replyMask' | 'minReplyLength' | 'maxReplyLength'>;
 
 function replyProblem(spec: UdpSpec, msg: Buffer): string | null {
   if (spec.minReplyLength !== undefined && msg.length < spec.minReplyLength) return `reply of ${msg.length} bytes, shorter than ${spec.minReplyLength}`;
   if (spec.maxReplyLength !== undefined && msg.length > spec.maxReplyLength) return `reply of ${msg.length} bytes, longer than ${spec.maxReplyLength}`;
-  if (spec.replyPrefix !== undefined && !msg.subarray(0, spec.replyPrefix.length).equals(spec.replyPrefix)) return 'reply does not start with the expected bytes';
+  const want = spec.replyPrefix;
+  if (want === undefined) return null;
+  // keepalived's check_udp_reply: up to the shorter of the reply and the expected bytes.
+  const n = Math.min(msg.length, want.length);
+  for (let i = 0; i < n; i++) {
+    if (((msg[i]! ^ want[i]!) & (spec.replyMask?.[i] ?? 0xff)) !== 0) return `reply byte ${i} (0x${msg[i]!.toString(16).padStart(2, '0')}) does not match the expected bytes`;
+  }
   return null;
 }
 
