@@ -8,7 +8,7 @@
 import { isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { parseIp } from '../datapath/addr.js';
+import { formatIp, parseIp } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
 import { destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_WEIGHT, printableWord, serviceId, serviceKey, takesServicePort, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
 import { DNS_TYPES, PORT_CHECKERS, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type NotifyScript, type Origin, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from './types.js';
@@ -606,17 +606,34 @@ function namedBlocks<T>(stmts: Stmt[], keys: readonly string[], parse: (st: Stmt
   return out;
 }
 
-/** An entry's key `IP` or `A.B.C.D-E` (a range of the last byte, both ends included) as its addresses. */
+/** The most addresses one range entry gives (a /20). */
+const MAX_RANGE = 4096;
+
+/**
+ * An entry's key as its addresses: `IP`, `A.B.C.D-E` (the last byte from D to E), `A.B.C.D-E.F.G.H`
+ * (D to H across bytes) or `A.B.C.D/N` (from A.B.C.D to the last address of its /N), as
+ * keepalived.conf(5) writes a virtual_server_group's ranges; both ends included.
+ */
 function addrRange(s: Stmt, where: string): string[] {
-  const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$/.exec(s.key);
-  const first = m === null ? s.key : m[1]! + m[2]!;
-  if (parseIp(first) < 0) throw err(s, `${where}: "${s.key}" is not an IPv4 address or range (e.g. 192.168.1.1-10)`);
-  if (m === null) return [s.key];
-  const lo = Number(m[2]);
-  const hi = Number(m[3]);
-  if (hi <= lo || hi > 255) throw err(s, `${where}: "${s.key}": the range end must be above its start and at most 255`);
+  const bad = (): never => { throw err(s, `${where}: "${s.key}" is not an IPv4 address or range (e.g. 192.168.1.1-10, 192.168.1.250-192.168.2.10, 192.168.1.8/29)`); };
+  const m = /^([\d.]+)(?:-([\d.]+)|\/(\d{1,2}))?$/.exec(s.key);
+  const first = m === null ? -1 : parseIp(m[1]!);
+  if (first < 0) return bad();
+  let last = first;
+  if (m![2] !== undefined) {
+    const byte = !m![2].includes('.');
+    const end = byte ? first - (first % 256) + Number(m![2]) : parseIp(m![2]);
+    if (end < 0) return bad();
+    if (end <= first || (byte && Number(m![2]) > 255)) throw err(s, `${where}: "${s.key}": the range end must be above its start${byte ? ' and at most 255' : ''}`);
+    last = end;
+  } else if (m![3] !== undefined) {
+    const len = Number(m![3]);
+    if (len > 32) return bad();
+    last = first + ((2 ** (32 - len) - 1) - (first % 2 ** (32 - len)));
+  }
+  if (last - first + 1 > MAX_RANGE) throw err(s, `${where}: "${s.key}" is ${last - first + 1} addresses, more than ${MAX_RANGE} in one entry`);
   const out: string[] = [];
-  for (let b = lo; b <= hi; b++) out.push(`${m[1]}${b}`);
+  for (let a = first; a <= last; a++) out.push(formatIp(a));
   return out;
 }
 
@@ -978,8 +995,15 @@ class Parser {
       for (const s of needBlock(st)) {
         if (s.block !== undefined) throw err(s, `${s.key}: a virtual_server_group entry takes no block`);
         if (s.key === 'fwmark') {
-          nArgs(s, 1, 1);
+          // fwmark N [inet|inet6]: the family of its (tunnelled) servers, keepalived.conf(5).
+          nArgs(s, 1, 2);
           const fwmark = intArg(s, 0, 1, MAX_FWMARK);
+          const family = s.args[1]?.text;
+          if (family !== undefined && family !== 'inet' && family !== 'inet6') throw err(s, `virtual_server_group ${name}: fwmark ${fwmark} "${family}": the family is inet or inet6`);
+          if (family === 'inet6') {
+            this.warn(s, `virtual_server_group ${name}: fwmark ${fwmark} inet6 skipped: uvs does not support IPv6`);
+            continue;
+          }
           if (seen.has(`fwmark ${fwmark}`)) throw err(s, `virtual_server_group ${name}: fwmark ${fwmark} is listed twice`);
           seen.add(`fwmark ${fwmark}`);
           entries.push({ addr: '0.0.0.0', port: 0, fwmark });
