@@ -208,7 +208,7 @@ test('nb_get_retry, virtualhost and a MISC_CHECK connect_timeout only where keep
   ]);
 });
 
-test('what keepalived 2.2.7 reads otherwise than the words say is imported as it reads it, with a warning at the line (keepalived -t on this file gives the lines 6, 8, 10 and 13 and then crashes; without the HTTP_GET, 21-24 and 31)', () => {
+test('what keepalived 2.2.7 reads otherwise than the words say is imported as it reads it, with a warning at the line (keepalived -t on this file gives the lines 6, 8, 10 and 13 and then crashes; without the HTTP_GET, 21-25 and 32)', () => {
   // Until 2026-12-06: a virtual_server without a port, an HTTP_GET without a url, "alpha off", "inhibit_on_failure on|off" and
   // "helo_name" in a host block refused the file; a real_server's lb_kind, retry 0 and MISC_CHECK's connect options were taken silently.
   const conf = `virtual_server 192.168.8.200 {
@@ -231,6 +231,7 @@ test('what keepalived 2.2.7 reads otherwise than the words say is imported as it
     inhibit_on_failure off
     MISC_CHECK {
       misc_path /bin/true
+      misc_timeout 2.5
       connect_ip 192.168.8.22
       connect_port 81
       bindto 192.168.8.1
@@ -252,6 +253,7 @@ test('what keepalived 2.2.7 reads otherwise than the words say is imported as it
   assert.deepEqual([vs!.port, vs!.persistence, vs!.fwd, vs!.alpha], [0, KEEPALIVED_PERSISTENCE_S, 'nat', true]);
   const [a, b] = vs!.realServers;
   assert.deepEqual([a!.fwd, a!.inhibitOnFailure, a!.checkers.map((c) => `${c.type} retry ${c.retry}`)], [undefined, true, ['TCP_CHECK retry 1']]);
+  assert.equal((b!.checkers[0] as { timeoutMs: number }).timeoutMs, 60_000, 'misc_timeout 2.5 ignored: delay_loop');
   assert.deepEqual([b!.inhibitOnFailure, b!.checkers.map((c) => `${c.type} retry ${c.retry} ${c.connectIp ?? '-'}:${c.connectPort ?? '-'} from ${c.bindto ?? '-'}`)],
     [false, ['MISC_CHECK retry 0 -:- from -', 'SMTP_CHECK retry 4 192.168.8.23:- from -']]);
   assert.equal((b!.checkers[1] as { helo: string }).helo, SMTP_DEFAULT_HELO);
@@ -261,11 +263,12 @@ test('what keepalived 2.2.7 reads otherwise than the words say is imported as it
     'k.conf:10: retry 0 ignored outside a checker, as keepalived ignores it ("retry value invalid - 0"): write it in the checker',
     'k.conf:8: unsupported keyword "lb_kind" in real_server 192.168.8.20 80 ignored (keepalived 2.x reads a real_server\'s own method as lvs_method only: the server takes the virtual_server\'s)',
     'k.conf:11: HTTP_GET without a url { path ... } ignored, as keepalived ignores it: it would check nothing',
-    'k.conf:21: unsupported keyword "connect_ip" in MISC_CHECK ignored',
-    'k.conf:22: unsupported keyword "connect_port" in MISC_CHECK ignored',
-    'k.conf:23: unsupported keyword "bindto" in MISC_CHECK ignored',
-    'k.conf:24: unsupported keyword "bind_port" in MISC_CHECK ignored',
-    'k.conf:31: unsupported keyword "helo_name" in an SMTP_CHECK host block ignored',
+    'k.conf:21: misc_timeout 2.5 ignored: keepalived takes whole seconds there ("Invalid misc_timeout value"), so the limit stays delay_loop',
+    'k.conf:22: unsupported keyword "connect_ip" in MISC_CHECK ignored',
+    'k.conf:23: unsupported keyword "connect_port" in MISC_CHECK ignored',
+    'k.conf:24: unsupported keyword "bindto" in MISC_CHECK ignored',
+    'k.conf:25: unsupported keyword "bind_port" in MISC_CHECK ignored',
+    'k.conf:32: unsupported keyword "helo_name" in an SMTP_CHECK host block ignored',
     'k.conf:1: virtual_server 192.168.8.200 0: port 0 needs persistence: persistence_timeout 360, as keepalived sets it',
   ]);
 });

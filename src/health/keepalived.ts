@@ -1548,7 +1548,12 @@ class Parser {
             if (why !== undefined) this.warn(s, `MISC_CHECK misc_path: ${why}: the check fails (its real_server down) until it can run`);
             continue;
           }
-          case 'misc_timeout': nArgs(s, 1, 1); misc.timeoutMs = secondsArg(s, 0, 1); continue;
+          case 'misc_timeout':
+            nArgs(s, 1, 1);
+            // keepalived reads whole seconds there ("Invalid misc_timeout value '2.5'"): a fraction leaves the default.
+            if (/^\d+\.\d*$/.test(s.args[0]!.text)) this.warn(s, `misc_timeout ${s.args[0]!.text} ignored: keepalived takes whole seconds there ("Invalid misc_timeout value"), so the limit stays delay_loop`);
+            else misc.timeoutMs = secondsArg(s, 0, 1);
+            continue;
           case 'misc_dynamic': misc.dynamic = this.flag(s); continue;
           case 'user': misc.user = this.user(s); continue;
         }
