@@ -94,6 +94,10 @@ test('keepalived.conf: track_file blocks and FILE_CHECK (the track_file\'s weigh
   const unknown = parseKeepalived(conf('/run/uvs', '    FILE_CHECK {\n track_file maint\n dynamic\n }', 'file_x y'), 'k.conf');
   assert.deepEqual(unknown.warnings, ['k.conf:9: unsupported keyword "file_x" in track_file load ignored', 'k.conf:19: unsupported keyword "dynamic" in FILE_CHECK ignored']);
   assert.equal(unknown.config.services[0]!.realServers[0]!.checkers.length, 1);
+  // vrrp_track_file is track_file's old name: read so, with keepalived's deprecation warning (silent until 2026-12-06).
+  const old = parseKeepalived(conf('/run/uvs', '    FILE_CHECK { track_file maint }').replace('track_file maint {', 'vrrp_track_file maint {'), 'k.conf');
+  assert.deepEqual(old.warnings, ['k.conf:2: vrrp_track_file is deprecated: write track_file (keepalived warns the same)']);
+  assert.equal((old.config.services[0]!.realServers[0]!.checkers[0] as FileCheck).path, '/run/uvs/maint');
 });
 
 /** fn with a new temporary directory, removed after. */

@@ -268,6 +268,7 @@ test('what keepalived 2.2.7 reads otherwise than the words say is imported as it
     'k.conf:23: unsupported keyword "connect_port" in MISC_CHECK ignored',
     'k.conf:24: unsupported keyword "bindto" in MISC_CHECK ignored',
     'k.conf:25: unsupported keyword "bind_port" in MISC_CHECK ignored',
+    'k.conf:29: the SMTP_CHECK host block is deprecated: write one SMTP_CHECK per host (keepalived warns the same); read as one check for this host',
     'k.conf:32: unsupported keyword "helo_name" in an SMTP_CHECK host block ignored',
     'k.conf:1: virtual_server 192.168.8.200 0: port 0 needs persistence: persistence_timeout 360, as keepalived sets it',
   ]);
@@ -573,7 +574,8 @@ virtual_server 1.2.3.4 25 {
   assert.deepEqual(pick(d1!), { type: 'DNS_CHECK', queryType: 'SOA', queryName: '.', retry: 3, delayBeforeRetryMs: 20_000, connectPort: undefined });
   assert.deepEqual(pick(d2!), { type: 'DNS_CHECK', queryType: 'AAAA', queryName: 'www.example.com.', retry: 1, delayBeforeRetryMs: 20_000, connectPort: 5353 });
   assert.equal((d3 as { queryType: string }).queryType, 'SOA');
-  assert.deepEqual(warnings.filter(notDefault), ['k.conf:14: DNS_CHECK type "SRV" is not one of A, NS, CNAME, SOA, MX, TXT, AAAA: SOA is queried (as keepalived does)']);
+  assert.deepEqual(warnings.filter(notDefault), ['k.conf:14: DNS_CHECK type "SRV" is not one of A, NS, CNAME, SOA, MX, TXT, AAAA: SOA is queried (as keepalived does)',
+    'k.conf:25: the SMTP_CHECK host block is deprecated: write one SMTP_CHECK per host (keepalived warns the same); read as one check for this host', 'k.conf:29: the SMTP_CHECK host block is deprecated: write one SMTP_CHECK per host (keepalived warns the same); read as one check for this host']);
   const smtp = config.services[1]!.realServers[0]!.checkers.map((c) => ({ helo: (c as { helo: string }).helo, ip: c.connectIp, port: c.connectPort, to: c.connectTimeoutMs, retry: c.retry, dbr: c.delayBeforeRetryMs }));
   assert.deepEqual(smtp, [
     { helo: 'smtpchecker.keepalived.org', ip: undefined, port: undefined, to: 5000, retry: 1, dbr: 1000 },
@@ -1165,7 +1167,7 @@ test('bind_port: the source port of TCP_CHECK, HTTP_GET, SMTP_CHECK hosts, UDP_C
     ['TCP_CHECK', 5000], ['HTTP_GET', 5001], ['SMTP_CHECK', 5002], ['UDP_CHECK', 5003], ['DNS_CHECK', 5004], ['PING_CHECK', undefined],
   ]);
   assert.equal(checkers[1]!.bindto, '1.2.3.1');
-  assert.deepEqual(warnings.filter(notDefault), ['k.conf:24: bind_port ignored: PING_CHECK has no source port']);
+  assert.deepEqual(warnings.filter((w) => notDefault(w) && !w.includes('host block is deprecated')), ['k.conf:24: bind_port ignored: PING_CHECK has no source port']);
   assert.throws(() => parseKeepalived('virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n    TCP_CHECK {\n      bind_port 70000\n    }\n  }\n}\n', 'k.conf'),
     (e: Error) => e.message === 'k.conf:4: bind_port: invalid port "70000"');
 });
@@ -1501,7 +1503,7 @@ test('an IPv6 connect_ip or bindto in a checker of an IPv4 real_server (keepaliv
     ['1.2.3.5', []],
     ['1.2.3.6', ['TCP_CHECK - -', 'SMTP_CHECK 1.2.3.9 -', 'MISC_CHECK - -']],
   ]);
-  assert.deepEqual(warnings.filter((w) => notDefault(w) && !w.includes('scripts without a user')), [
+  assert.deepEqual(warnings.filter((w) => notDefault(w) && !w.includes('scripts without a user') && !w.includes('host block is deprecated')), [
     'k.conf:6: TCP_CHECK skipped: connect_ip 2001:db8::20 is IPv6 and uvs does not support IPv6 (keepalived checks that address); real_server 1.2.3.5 80 has no other checker: it stays in, unchecked',
     'k.conf:11: bindto 2001:db8::9 ignored: it is IPv6 and the check goes to an IPv4 address (keepalived: "does not match address family of connect_ip - skipping")',
     'k.conf:15: bindto 2001:db8::9 ignored: it is IPv6 and the check goes to an IPv4 address (keepalived: "does not match address family of connect_ip - skipping")',

@@ -868,6 +868,7 @@ class Parser {
    */
   trackFileBlocks(stmts: Stmt[]): Map<string, TrackFile> {
     return namedBlocks(stmts, ['track_file', 'vrrp_track_file'], (st, name) => {
+      if (st.key === 'vrrp_track_file') this.warn(st, 'vrrp_track_file is deprecated: write track_file (keepalived warns the same)');
       let path: string | undefined;
       const tf: Omit<TrackFile, 'path'> = { weight: 1, reverse: false };
       for (const s of needBlock(st)) {
@@ -1422,6 +1423,7 @@ class Parser {
     const rest = body.filter((s) => s.key !== 'host');
     // A host block takes the checker's common keywords (its own win), not helo_name (keepalived: "Unknown keyword").
     const blocks = hosts.length === 0 ? [st] : hosts.map((h) => {
+      this.warn(h, 'the SMTP_CHECK host block is deprecated: write one SMTP_CHECK per host (keepalived warns the same); read as one check for this host');
       const own = needBlock(h).filter((s) => {
         if (s.key !== 'helo_name') return true;
         this.unsupported(s, 'an SMTP_CHECK host block');
