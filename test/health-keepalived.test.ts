@@ -274,6 +274,46 @@ test('what keepalived 2.2.7 reads otherwise than the words say is imported as it
   ]);
 });
 
+test('ip_family: inet is read; inet6 skips a fwmark virtual_server (an IPv6 service), and against an IPv4 address or another word is ignored, as keepalived does (an "unsupported keyword" warning until 2026-12-06)', () => {
+  const { config, warnings } = parseKeepalived(`virtual_server fwmark 7 {
+  ip_family inet6
+  lb_algo rr
+  lb_kind DR
+  real_server 192.168.8.20 80 {
+  }
+}
+virtual_server fwmark 8 {
+  ip_family inet
+  lb_algo rr
+  lb_kind DR
+  real_server 192.168.8.20 80 {
+  }
+}
+virtual_server 192.168.8.200 80 {
+  ip_family inet6
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  real_server 192.168.8.20 80 {
+  }
+}
+virtual_server 192.168.8.201 80 {
+  ip_family ipx
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  real_server 192.168.8.20 80 {
+  }
+}
+`, 'k.conf');
+  assert.deepEqual(config.services.map((s) => (s.fwmark !== undefined ? `fwmark ${s.fwmark}` : `${s.addr}:${s.port}`)), ['fwmark 8', '192.168.8.200:80', '192.168.8.201:80']);
+  assert.deepEqual(warnings.filter((w) => notDefault(w) && !w.includes('written with a port')), [
+    'k.conf:2: virtual_server fwmark 7 skipped: ip_family inet6 makes it an IPv6 service, and uvs does not support IPv6',
+    'k.conf:16: ip_family inet6 ignored: virtual_server 192.168.8.200 80 is IPv4, as keepalived ignores it',
+    'k.conf:24: ip_family ipx ignored: not inet or inet6, as keepalived ignores it',
+  ]);
+});
+
 test('UDP_CHECK payload and require_reply read as keepalived\'s HEX_STR (words, an odd last digit its own byte, x a nibble that matches anything); the reply\'s lengths bound it only with require_reply\'s bytes, at most 255 by default (keepalived\'s check_udp_reply)', () => {
   const udp = (body: string) => {
     const r = parseKeepalived(`virtual_server 1.2.3.4 53 {\n  protocol UDP\n  real_server 1.2.3.5 53 {\n    UDP_CHECK {\n${body}    }\n  }\n}\n`, 'k.conf');

@@ -1120,6 +1120,7 @@ class Parser {
     let quorumAt: Stmt | undefined;
     let weight = 1;
     const flagStmts: Stmt[] = [];
+    let inet6: Stmt | undefined;
     for (const s of rest) {
       switch (s.key) {
         case 'lb_algo':
@@ -1205,8 +1206,20 @@ class Parser {
         case 'flag-2':
         case 'flag-3': this.flag(s); flagStmts.push(s); break;
         case 'real_server': rsStmts.push(s); break;
+        case 'ip_family': {
+          // keepalived: inet or inet6; another word "unknown address family", one against the address "conflicts with server family".
+          nArgs(s, 1, 1);
+          const f = s.args[0]!.text;
+          if (f === 'inet6' && fwmark !== 0) inet6 = s;
+          else if (f !== 'inet') this.warn(s, `ip_family ${f} ignored: ${f === 'inet6' ? `virtual_server ${name} is IPv4` : 'not inet or inet6'}, as keepalived ignores it`);
+          break;
+        }
         default: this.unsupported(s, `virtual_server ${name}`);
       }
+    }
+    if (inet6 !== undefined) {
+      this.warn(inet6, `virtual_server ${name} skipped: ip_family inet6 makes it an IPv6 service, and uvs does not support IPv6`);
+      return undefined;
     }
     const seen = new Set<string>();
     for (const s of rsStmts) {
