@@ -364,14 +364,14 @@ function secondsArg(st: Stmt, i: number, minMs = 1): number {
 function hexWords(st: Stmt, wild: boolean): { bytes: Buffer; mask?: Buffer } {
   const bytes: number[] = [];
   const mask: number[] = [];
+  /** A digit's value and mask: an x is 0 and matches anything. */
+  const nibble = (c: string): [number, number] => (c === 'x' || c === 'X' ? [0, 0] : [parseInt(c, 16), 0xf]);
   for (const a of st.args) {
     const w = a.text.replace(/^0x(?=.)/i, '');
     if (!(wild ? /^[0-9a-fA-FxX]+$/ : /^[0-9a-fA-F]+$/).test(w)) throw err(st, `${st.key}: "${a.text}" is not hex bytes`);
     for (let i = 0; i < w.length; i += 2) {
-      const pair = i + 1 < w.length ? w.slice(i, i + 2) : `0${w[i]}`;
-      const nib = (c: string): [number, number] => (c === 'x' || c === 'X' ? [0, 0] : [parseInt(c, 16), 0xf]);
-      const [hi, hm] = nib(pair[0]!);
-      const [lo, lm] = nib(pair[1]!);
+      const [hi, hm] = i + 1 < w.length ? nibble(w[i]!) : [0, 0xf];
+      const [lo, lm] = nibble(w[i + 1 < w.length ? i + 1 : i]!);
       bytes.push((hi << 4) | lo);
       mask.push((hm << 4) | lm);
     }
@@ -1508,7 +1508,7 @@ class Parser {
         alpha.own = this.boolArg(s) ?? alpha.own;
         continue;
       }
-      if ((st.key === 'HTTP_GET' || st.key === 'SSL_GET') && s.key === 'url') {
+      if (http && s.key === 'url') {
         urls.push(this.url(s));
         continue;
       }
