@@ -171,7 +171,7 @@ test('a bad checker field: file:line and field, and nothing changes (table, chec
     [FULL.replace('connect-port: 8080', 'connect-port: 0'), 'f.yaml:30: services[0].servers[1].health.checks[0].connect-port: must be an integer 1..65535, got 0'],
     [FULL.replace('connect-timeout: 2', 'connect-timeout: -1'), 'f.yaml:19: services[0].health.checks[0].connect-timeout: must be a number of seconds >= 0.001, got -1'],
     [FULL.replace('misc-path: "/usr/local/bin/check 21", ', ''), 'f.yaml:31: services[0].servers[1].health.checks[1].misc-path: missing: misc checks need misc-path'],
-    [FULL.replace('{ type: ping,', '{ type: ping, url: [{ path: / }],'), 'f.yaml:42: services[1].servers[0].health.checks[1].url: not a field of ping checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto)'],
+    [FULL.replace('{ type: ping,', '{ type: ping, url: [{ path: / }],'), 'f.yaml:42: services[1].servers[0].health.checks[1].url: not a field of ping checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, log-all-failures)'],
     [FULL.replace('digest: 0123456789ABCDEF0123456789abcdef', 'digest: xyz'), 'f.yaml:21: services[0].health.checks[0].url[0].digest: must be an MD5 digest (32 hex digits), got "xyz"'],
     [FULL.replace('"301-302"', '"302-301"'), 'f.yaml:21: services[0].health.checks[0].url[0].status-code[1]: must be a status or a range like 301-302 (100-599), got "302-301"'],
     [FULL.replace('delay-loop: 4', 'delay-lop: 4'), 'f.yaml:27: services[0].servers[1].health.delay-lop: unknown field (known: delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, inhibit-on-failure, virtualhost, checks, notify-up, notify-down, alpha)'],
@@ -902,7 +902,7 @@ test('YAML dns and smtp are keepalived\'s DNS_CHECK and SMTP_CHECK: dns-type, dn
   assert.equal(configError(() => parseConfig(text.replace('dns-name: example.com', 'dns-name: example..com'), 'f.yaml')),
     'f.yaml:11: services[0].servers[0].health.checks[1].dns-name: "example..com" has an empty label');
   assert.equal(configError(() => parseConfig(text.replace('{ type: smtp, connect-port: 25 }', '{ type: smtp, dns-name: x }'), 'f.yaml')),
-    'f.yaml:12: services[0].servers[0].health.checks[2].dns-name: not a field of smtp checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, bind-port, helo-name)');
+    'f.yaml:12: services[0].servers[0].health.checks[2].dns-name: not a field of smtp checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, log-all-failures, bind-port, helo-name)');
 });
 
 test('YAML url regex-options, regex-no-match, regex-min-offset, regex-max-offset are keepalived\'s regex_*: --dump-config writes them back (a keepalived.conf\'s too); bad values and options uvs cannot express are refused with the field', async () => {
@@ -992,7 +992,7 @@ test('YAML ssl_get is keepalived\'s SSL_GET: http_get\'s fields and enable-sni; 
   assert.deepEqual(checkers(parseConfig(dumped, 'd.yaml')), checkers(cfg), 'loads back the same');
   await w.mgr.stop();
   assert.equal(configError(() => parseConfig(text.replace('- type: ssl_get\n', '- type: http_get\n'), 'f.yaml')),
-    'f.yaml:14: services[0].servers[1].health.checks[0].enable-sni: not a field of http_get checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, bind-port, url, virtualhost)');
+    'f.yaml:14: services[0].servers[1].health.checks[0].enable-sni: not a field of http_get checks (known: type, delay-loop, connect-timeout, retry, delay-before-retry, rise, fall, warmup, connect-ip, connect-port, bindto, log-all-failures, bind-port, url, virtualhost)');
   assert.equal(configError(() => parseConfig(text.replace(/\n +url: \[.*\]$/m, ''), 'f.yaml')),
     'f.yaml:12: services[0].servers[1].health.checks[0].url: missing: ssl_get needs at least one url { path }');
 });
@@ -1143,7 +1143,7 @@ const ODD_STRINGS = ['', 'plain', '0123', 'true', 'Null', '1e5', '0x1F', '.5', '
   'ünïcödé', '日本語', '🙂', ' lead', 'trail ', '@at', '`tick', '*star', '&amp', '!bang', '%pct', '[x]', '{y}', 'x, y', '?q', '|pipe', '>gt', '~', 'yes', 'NO', '1_000', '/usr/bin/x --y=1'];
 const ODD_NUMBERS = [0, 1, 7, 10, 250, 1500, 123457, 2147483647, 86400000, 2 ** 53 + 2, -3, 0.1];
 
-test('require-reply takes keepalived\'s x nibbles (match anything) and a dump writes them back, so a keepalived.conf require_reply survives --dump-config', () => {
+test('require-reply takes keepalived\'s x nibbles (match anything) and log-all-failures is read; a dump writes both back, so a keepalived.conf require_reply and log_all_failures survive --dump-config', () => {
   const conf = (rr: string) => `services:\n  - proto: udp\n    address: 192.168.8.200\n    port: 53\n    servers:\n      - address: 192.168.8.23\n        health: { checks: [{ type: udp, require-reply: "${rr}" }] }\n`;
   const rs = parseConfig(conf('6fxX0a'), 'f.yaml').services[0]!.health!.realServers[0]!;
   const c = rs.checkers[0]!;
@@ -1155,6 +1155,15 @@ test('require-reply takes keepalived\'s x nibbles (match anything) and a dump wr
   d.serviceEnd('s', 0);
   d.close();
   assert.match(Buffer.concat(d.bytes()).toString(), /require-reply: 6fxx0a\n/);
+  // log-all-failures (keepalived's log_all_failures) is read and written back too.
+  const all = parseConfig(conf('6f').replace('require-reply: "6f"', 'require-reply: "6f", log-all-failures: true'), 'f.yaml').services[0]!.health!.realServers[0]!;
+  assert.equal(all.checkers[0]!.logAllFailures, true);
+  const d2 = new DumpBytes();
+  d2.open();
+  serverHealthInto(all, d2.serviceStart());
+  d2.serviceEnd('s', 0);
+  d2.close();
+  assert.match(Buffer.concat(d2.bytes()).toString(), /log-all-failures: true\n/);
   assert.equal(configError(() => parseConfig(conf('6fz0'), 'f.yaml')), 'f.yaml:7: services[0].servers[0].health.checks[0].require-reply: must be hex bytes (x: a nibble that matches anything), got "6fz0"');
 });
 

@@ -314,6 +314,17 @@ virtual_server 192.168.8.201 80 {
   ]);
 });
 
+test('log_all_failures [on|off] in a checker, global_defs checker_log_all_failures for every checker without its own (an "unsupported keyword" warning until 2026-12-06)', () => {
+  const conf = (global: string) => `global_defs {\n  router_id lb1\n${global}}\nvirtual_server 1.2.3.4 80 {\n  protocol TCP\n  lb_kind DR\n  real_server 1.2.3.5 80 {\n` +
+    '    TCP_CHECK {\n      log_all_failures\n    }\n    TCP_CHECK {\n      log_all_failures off\n    }\n    TCP_CHECK {\n    }\n  }\n}\n';
+  const checks = (global: string) => parseKeepalived(conf(global), 'k.conf');
+  const without = checks('');
+  assert.deepEqual(without.config.services[0]!.realServers[0]!.checkers.map((c) => c.logAllFailures), [true, undefined, undefined]);
+  const withGlobal = checks('  checker_log_all_failures\n');
+  assert.deepEqual(withGlobal.config.services[0]!.realServers[0]!.checkers.map((c) => c.logAllFailures), [true, undefined, true]);
+  assert.deepEqual(withGlobal.warnings.filter(notDefault), ['k.conf:1: global_defs ignored (not a virtual_server); skipped: router_id'], 'read, so not in the skipped list');
+});
+
 test('UDP_CHECK payload and require_reply read as keepalived\'s HEX_STR (words, an odd last digit its own byte, x a nibble that matches anything); the reply\'s lengths bound it only with require_reply\'s bytes, at most 255 by default (keepalived\'s check_udp_reply)', () => {
   const udp = (body: string) => {
     const r = parseKeepalived(`virtual_server 1.2.3.4 53 {\n  protocol UDP\n  real_server 1.2.3.5 53 {\n    UDP_CHECK {\n${body}    }\n  }\n}\n`, 'k.conf');

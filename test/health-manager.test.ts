@@ -125,6 +125,21 @@ test('retry: a failing server is removed after 1 + retry failed attempts, delay_
   await w.mgr.stop();
 });
 
+test('log_all_failures: every failed attempt of an up checker is logged (info), its retries too, as keepalived logs them; down, its failures are not; without it none', async () => {
+  for (const all of [true, false]) {
+    const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker({ retry: 2, ...(all ? { logAllFailures: true as const } : {}) })] })] })] });
+    await w.mgr.start();
+    await w.clock.advance(5 * S);
+    w.set(A, false);
+    await w.clock.advance(27 * S); // failed at 10, 11, 12 (down), then 22 and 32 while down
+    const failed = w.logs.filter((l) => l.msg === 'health: TCP_CHECK failed (log_all_failures)');
+    assert.equal(failed.length, all ? 3 : 0, `log_all_failures ${all}`);
+    if (all) assert.deepEqual(failed[0]!.obj, { service: `TCP ${VIP}:80`, server: `${A}:80`, check: 'TCP_CHECK', reason: 'connect ECONNREFUSED' });
+    assert.equal(w.logs.filter((l) => l.msg === 'health: real server down').length, 1);
+    await w.mgr.stop();
+  }
+});
+
 test('uvsd --log-level debug: one "health: check result" line per attempt (service, server, checker, verdict, reason, time); none without debug', async () => {
   for (const debug of [true, false]) {
     const w = world({ services: [vs({ realServers: [rs(0)] })] }, { debug });

@@ -66,7 +66,7 @@ const CHECK_TYPES: Record<string, CheckerType> = {
   file: 'FILE_CHECK', bfd: 'BFD_CHECK',
 };
 const TYPE_NAMES = Object.fromEntries(Object.entries(CHECK_TYPES).map(([k, v]) => [v, k])) as Record<CheckerType, string>;
-const CHECK_COMMON_KEYS = ['type', ...COMMON, 'connect-ip', 'connect-port', 'bindto'];
+const CHECK_COMMON_KEYS = ['type', ...COMMON, 'connect-ip', 'connect-port', 'bindto', 'log-all-failures'];
 /** A bfd check's fields (keepalived's bfd_instance keywords) and its parameters' names. */
 const BFD_FIELDS = { neighbor: 'neighbor', source: 'source', 'min-rx': 'minRxMs', 'min-tx': 'minTxMs', 'idle-tx': 'idleTxMs', multiplier: 'multiplier' } as const;
 const BFD_KEYS = Object.keys(BFD_FIELDS);
@@ -250,6 +250,7 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec | unde
     ...(g('bind-port') ? { bindPort: h.int(g('bind-port')!, 1, 65535) } : {}),
     connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
     ...checkerRetry(d, type), rise: d.rise, fall: d.fall, ...(d.warmupMs !== undefined ? { warmupMs: d.warmupMs } : {}),
+    ...(g('log-all-failures') && h.bool(g('log-all-failures')!) ? { logAllFailures: true as const } : {}),
   };
   switch (type) {
     case 'FILE_CHECK': {
@@ -594,6 +595,7 @@ function checkerInto(o: ByteOut, ind: number, c: CheckSpec): void {
   if (c.connectPort !== undefined) numLine(o, ind, 'connect-port', c.connectPort);
   if (c.bindto !== undefined) textLine(o, ind, 'bindto', c.bindto);
   if (c.bindPort !== undefined) numLine(o, ind, 'bind-port', c.bindPort);
+  if (c.logAllFailures) boolLine(o, ind, 'log-all-failures', true);
   switch (c.type) {
     case 'HTTP_GET':
     case 'SSL_GET': {

@@ -566,6 +566,8 @@ interface V6Check {
   connectIp: Stmt;
 }
 
+/** The global_defs keywords read (the others are skipped with the section's one warning). */
+const GLOBALS_READ = new Set(['script_user', 'enable_script_security', 'checker_log_all_failures']);
 /** keepalived's max_reply_length when none is given (UINT8_MAX in check_udp.c). */
 export const KEEPALIVED_UDP_MAX_REPLY = 255;
 /** The most words read as one HEX_STR. */
@@ -655,6 +657,8 @@ class Parser {
   private asRoot: Stmt | undefined;
   /** global_defs' enable_script_security: scripts without a user to run as, or that others could change, are refused. */
   private scriptSecurity = false;
+  /** global_defs checker_log_all_failures: every checker's log_all_failures unless its own says. */
+  private logAllFailures = false;
   /** Without enable_script_security: the first script others could change, and why (one warning for all). */
   private insecure: { st: Stmt; why: string } | undefined;
   private insecureCount = 0;
@@ -805,6 +809,9 @@ class Parser {
     this.laddrGroups = this.localAddressGroups(stmts);
     this.scriptUser = this.defaultScriptUser(stmts);
     this.scriptSecurity = stmts.some((g) => g.key === 'global_defs' && (g.block ?? []).some((s) => s.key === 'enable_script_security'));
+    for (const g of stmts.filter((t) => t.key === 'global_defs')) {
+      for (const s of (g.block ?? []).filter((t) => t.key === 'checker_log_all_failures')) this.logAllFailures = this.boolArg(s) ?? this.logAllFailures;
+    }
     for (const st of stmts) {
       if (['virtual_server_group', 'local_address_group', 'track_file', 'vrrp_track_file', 'SSL', 'bfd_instance'].includes(st.key)) continue;
       if (st.key === 'virtual_server') {
@@ -830,8 +837,8 @@ class Parser {
       }
       // One warning per skipped section, naming what was inside.
       const name = [st.key, ...st.args.map((a) => a.text)].join(' ');
-      // global_defs' script_user (defaultScriptUser) and enable_script_security are read.
-      const inner = st.block ? [...new Set(st.block.map((s) => s.key))].filter((k) => st.key !== 'global_defs' || (k !== 'script_user' && k !== 'enable_script_security')) : [];
+      // global_defs' script_user (defaultScriptUser), enable_script_security and checker_log_all_failures are read.
+      const inner = st.block ? [...new Set(st.block.map((s) => s.key))].filter((k) => st.key !== 'global_defs' || !GLOBALS_READ.has(k)) : [];
       if (inner.length === 0 && st.block?.length) continue;
       const why = /^vrrp_/.test(st.key) ? 'uvs does no VRRP' : 'not a virtual_server';
       this.warn(st, `${name} ignored (${why})${inner.length > 0 ? `; skipped: ${inner.join(', ')}` : ''}`);
@@ -1470,6 +1477,7 @@ class Parser {
     const inside = st.key;
     let connectIp6: Stmt | undefined;
     const http = st.key === 'HTTP_GET' || st.key === 'SSL_GET';
+    let logAll = this.logAllFailures;
     for (const s of body) {
       // keepalived 2.x reads nb_get_retry (deprecated), and virtualhost, only in these two checkers, and has no
       // connect options in MISC_CHECK (misc_timeout is its limit): "Unknown keyword" elsewhere, and ignored, as here.
@@ -1506,6 +1514,10 @@ class Parser {
       }
       if (s.key === 'alpha') {
         alpha.own = this.boolArg(s) ?? alpha.own;
+        continue;
+      }
+      if (s.key === 'log_all_failures') {
+        logAll = this.boolArg(s) ?? logAll;
         continue;
       }
       if (http && s.key === 'url') {
@@ -1589,6 +1601,7 @@ class Parser {
       type, origin: st.at, connectIp: c.connectIp, connectPort: c.connectPort, bindto: c.bindto, ...(c.bindPort !== undefined ? { bindPort: c.bindPort } : {}),
       connectTimeoutMs: d.connectTimeoutMs, delayLoopMs: d.delayLoopMs,
       ...checkerRetry(d, type), rise: d.rise, fall: d.fall, ...(d.warmupMs !== undefined ? { warmupMs: d.warmupMs } : {}),
+      ...(logAll ? { logAllFailures: true as const } : {}),
     };
     switch (st.key) {
       case 'TCP_CHECK': return { ...common, type: 'TCP_CHECK' };

@@ -1277,6 +1277,7 @@ export class HealthManager {
     else c.failed++;
     c.lastReason = r.reason;
     const s = c.spec;
+    const rs = c.rs;
     let next = s.delayLoopMs;
     if (r.ok) {
       c.fails = 0;
@@ -1287,6 +1288,8 @@ export class HealthManager {
     } else {
       c.oks = 0;
       if (c.up) {
+        // keepalived's log_all_failures: each failure of an up checker, its retries' too (the change of state is logged anyway).
+        if (s.logAllFailures) this.deps.log.info({ service: vsName(rs.vs), server: rsName(rs), check: s.type, reason: r.reason }, `health: ${s.type} failed (log_all_failures)`);
         c.fails++;
         if (c.fails >= (s.retry + 1) * s.fall) {
           c.up = false;
@@ -1296,7 +1299,6 @@ export class HealthManager {
         }
       }
     }
-    const rs = c.rs;
     const weight = r.ok ? r.weight : undefined;
     // A FILE_CHECK's weight: what it adds while it passes (a failed one adds nothing).
     const delta = s.type === 'FILE_CHECK' ? (r.ok ? r.delta ?? 0 : 0) : undefined;

@@ -45,6 +45,11 @@ export interface CheckCommon {
   fall: number;
   /** warmup: the first check comes at a random time within it (keepalived's default, and without: delay_loop). */
   warmupMs?: number;
+  /**
+   * log_all_failures (or global_defs checker_log_all_failures): every failed attempt while the
+   * checker is up is logged, its retries' too, not only the change of state.
+   */
+  logAllFailures?: true;
 }
 
 export interface HttpUrl {
