@@ -274,7 +274,7 @@ test('what keepalived 2.2.7 reads otherwise than the words say is imported as it
   ]);
 });
 
-test('ip_family: inet is read; inet6 skips a fwmark virtual_server (an IPv6 service), and against an IPv4 address or another word is ignored, as keepalived does (an "unsupported keyword" warning until 2026-12-06)', () => {
+test('ip_family: inet is read; inet6 skips a fwmark virtual_server (an IPv6 service), and against an IPv4 address or another word is ignored, as keepalived does (an "unsupported keyword" warning until 2026-12-06); a fwmark service\'s protocol is warned about', () => {
   const { config, warnings } = parseKeepalived(`virtual_server fwmark 7 {
   ip_family inet6
   lb_algo rr
@@ -312,6 +312,9 @@ virtual_server 192.168.8.201 80 {
     'k.conf:16: ip_family inet6 ignored: virtual_server 192.168.8.200 80 is IPv4, as keepalived ignores it',
     'k.conf:24: ip_family ipx ignored: not inet or inet6, as keepalived ignores it',
   ]);
+  // A fwmark service's protocol: warned and ignored, as keepalived says (silent until 2026-12-06; the service was the same).
+  const proto = parseKeepalived('virtual_server fwmark 7 {\n  protocol UDP\n  lb_algo rr\n  lb_kind DR\n  real_server 192.168.8.20 0 {\n  }\n}\n', 'k.conf');
+  assert.deepEqual(proto.warnings, ['k.conf:2: protocol ignored: virtual_server fwmark 7 takes what its marks select, whatever the protocol, as keepalived says ("protocol will be ignored")']);
 });
 
 test('log_all_failures [on|off] in a checker, global_defs checker_log_all_failures for every checker without its own (an "unsupported keyword" warning until 2026-12-06)', () => {

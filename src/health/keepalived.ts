@@ -1122,7 +1122,7 @@ class Parser {
     let sorryMethod: { st: Stmt; m: { fwd: Fwd; tun?: TunOptions } } | undefined;
     let sorryInhibit: Stmt | undefined;
     let fwdGiven = false;
-    let protoGiven = false;
+    let protoAt: Stmt | undefined;
     let schedGiven = false;
     let quorumAt: Stmt | undefined;
     let weight = 1;
@@ -1150,7 +1150,7 @@ class Parser {
           const p = s.args[0]!.text.toUpperCase();
           if (p !== 'TCP' && p !== 'UDP' && p !== 'SCTP') throw err(s, `protocol: "${s.args[0]!.text}" is not TCP, UDP or SCTP`);
           vs.proto = p === 'TCP' ? 'tcp' : p === 'UDP' ? 'udp' : 'sctp';
-          protoGiven = true;
+          protoAt = s;
           break;
         }
         case 'persistence_timeout':
@@ -1254,7 +1254,11 @@ class Parser {
       this.warn(st, `virtual_server ${name}: ha_suspend cleared, as keepalived clears it: a fwmark service has no VIP to hold, its checks always run`);
       delete vs.haSuspend;
     }
-    if (!protoGiven && fwmark === 0) {
+    if (protoAt !== undefined && fwmark !== 0) {
+      // keepalived: "Virtual server FWM N: protocol specified for fwmark - protocol will be ignored".
+      this.warn(protoAt, `protocol ignored: virtual_server ${name} takes what its marks select, whatever the protocol, as keepalived says ("protocol will be ignored")`);
+    }
+    if (protoAt === undefined && fwmark === 0) {
       // keepalived: "no protocol set - defaulting to UDP" (what the kernel makes of protocol 0).
       this.warn(st, `virtual_server ${name} has no protocol: UDP, keepalived's default`);
       vs.proto = 'udp';
