@@ -832,6 +832,9 @@ test('SSL_GET (an HTTPS pool as keepalived users write it) is a checker: HTTP_GE
   const sni = (word: string) => one(`    SSL_GET {\n      url { path / }\n      enable_sni ${word}\n    }`);
   assert.deepEqual(['yes', 'off', 'bogus'].map((w) => (sni(w).config.services[0]!.realServers[0]!.checkers[0] as { enableSni: boolean }).enableSni), [true, false, false]);
   assert.deepEqual(sni('bogus').warnings.filter(notDefault), ['k.conf:5: enable_sni "bogus" ignored: not on/off, true/false or yes/no (keepalived: "Invalid enable_sni parameter")']);
+  // fast_recovery: what every attempt does here (all urls at once), read without a warning (an "unsupported keyword" until 2026-12-06).
+  assert.deepEqual(one('    SSL_GET {\n      url { path / }\n      fast_recovery\n    }').warnings.filter(notDefault), []);
+  assert.deepEqual(one('    HTTP_GET {\n      url { path / }\n      fast_recovery off\n    }').warnings.filter(notDefault), []);
   assert.deepEqual(one('    HTTP_GET {\n      url { path / }\n      enable_sni\n    }').warnings.filter(notDefault), ['k.conf:5: unsupported keyword "enable_sni" in HTTP_GET ignored']);
 });
 

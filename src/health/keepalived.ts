@@ -1524,6 +1524,11 @@ class Parser {
         logAll = this.boolArg(s) ?? logAll;
         continue;
       }
+      if (http && s.key === 'fast_recovery') {
+        // Every attempt here checks every url: keepalived's fast_recovery, always (its words are read, and change nothing).
+        this.boolArg(s);
+        continue;
+      }
       if (http && s.key === 'url') {
         urls.push(this.url(s));
         continue;
