@@ -16,7 +16,7 @@ import { BFD_DEFAULTS, type BfdParams } from '../health/bfd.js';
 import { tlsFilesProblem } from '../health/checkers/http.js';
 import { lookupScriptUser } from '../health/exec.js';
 import { bodyRegex, MAX_REGEX_OFFSET, regexOptionProblem } from '../health/regex.js';
-import { checkerRetry, delayBeforeRetryDefault, dnsNameProblem, dnsType, retryDefault, SMTP_DEFAULT_HELO, sorryAlsoServer, type Inherited } from '../health/keepalived.js';
+import { checkerRetry, delayBeforeRetryDefault, dnsNameProblem, dnsType, hexDigits, retryDefault, SMTP_DEFAULT_HELO, sorryAlsoServer, type Inherited } from '../health/keepalived.js';
 
 /** One YAML value with where it is: the parse helpers of config.ts work on these. */
 export interface Field {
@@ -112,11 +112,10 @@ function hexBytes(h: FieldHelpers, f: Field): Buffer {
  */
 function hexMasked(h: FieldHelpers, f: Field, wild: boolean): { bytes: Buffer; mask?: Buffer } {
   const v = h.str(f).replace(/^0x/i, '');
-  if (!(wild ? /^([0-9a-fA-FxX]{2})+$/ : /^([0-9a-fA-F]{2})+$/).test(v)) h.fail(f.line, f.path, `must be hex bytes${wild ? ' (x: a nibble that matches anything)' : ''}, got ${h.show(f)}`);
-  const nib = (c: string): number => (c === 'x' || c === 'X' ? 0 : 0xf);
-  const mask = Buffer.from(Array.from({ length: v.length / 2 }, (_, i) => (nib(v[2 * i]!) << 4) | nib(v[2 * i + 1]!)));
-  const bytes = Buffer.from(v.replace(/[xX]/g, '0'), 'hex');
-  return { bytes, ...(mask.some((m) => m !== 0xff) ? { mask } : {}) };
+  // Pairs of digits here (keepalived.conf's HEX_STR also takes words with an odd last digit).
+  const r = /^(..)+$/.test(v) ? hexDigits([v], wild) : { bad: 0 };
+  if ('bad' in r) h.fail(f.line, f.path, `must be hex bytes${wild ? ' (x: a nibble that matches anything)' : ''}, got ${h.show(f)}`);
+  return r;
 }
 
 /** bytes as hex, an x for each nibble mask leaves out (hexMasked's form). */

@@ -356,19 +356,18 @@ function secondsArg(st: Stmt, i: number, minMs = 1): number {
 }
 
 /**
- * keepalived's HEX_STR (UDP_CHECK payload and require_reply, keepalived.conf(5)): the words of st,
- * each read two digits at a time, an odd last digit a byte of its own ("Ab12f 3 456" is AB 12 0F 03
- * 45 06); a leading 0x of a word is dropped (uvs). With wild, an x or X digit matches anything:
- * mask has 0 bits there (undefined when there is none).
+ * Words of hex digits as bytes, two digits at a time, an odd last digit of a word a byte of its own
+ * (keepalived.conf(5)'s HEX_STR: "Ab12f 3 456" is AB 12 0F 03 45 06). With wild, an x or X digit
+ * matches anything: mask has 0 bits there (undefined when there is none). { bad: i }: word i is no
+ * such digits. The YAML config's payload and require-reply are read with it too.
  */
-function hexWords(st: Stmt, wild: boolean): { bytes: Buffer; mask?: Buffer } {
+export function hexDigits(words: readonly string[], wild: boolean): { bytes: Buffer; mask?: Buffer } | { bad: number } {
   const bytes: number[] = [];
   const mask: number[] = [];
   /** A digit's value and mask: an x is 0 and matches anything. */
   const nibble = (c: string): [number, number] => (c === 'x' || c === 'X' ? [0, 0] : [parseInt(c, 16), 0xf]);
-  for (const a of st.args) {
-    const w = a.text.replace(/^0x(?=.)/i, '');
-    if (!(wild ? /^[0-9a-fA-FxX]+$/ : /^[0-9a-fA-F]+$/).test(w)) throw err(st, `${st.key}: "${a.text}" is not hex bytes`);
+  for (const [n, w] of words.entries()) {
+    if (!(wild ? /^[0-9a-fA-FxX]+$/ : /^[0-9a-fA-F]+$/).test(w)) return { bad: n };
     for (let i = 0; i < w.length; i += 2) {
       const [hi, hm] = i + 1 < w.length ? nibble(w[i]!) : [0, 0xf];
       const [lo, lm] = nibble(w[i + 1 < w.length ? i + 1 : i]!);
@@ -377,6 +376,13 @@ function hexWords(st: Stmt, wild: boolean): { bytes: Buffer; mask?: Buffer } {
     }
   }
   return { bytes: Buffer.from(bytes), ...(mask.some((m) => m !== 0xff) ? { mask: Buffer.from(mask) } : {}) };
+}
+
+/** UDP_CHECK payload and require_reply: hexDigits of st's words, a leading 0x of each dropped (uvs). */
+function hexWords(st: Stmt, wild: boolean): { bytes: Buffer; mask?: Buffer } {
+  const r = hexDigits(st.args.map((a) => a.text.replace(/^0x(?=.)/i, '')), wild);
+  if ('bad' in r) throw err(st, `${st.key}: "${st.args[r.bad]!.text}" is not hex bytes`);
+  return r;
 }
 
 /** weight W [reverse|noreverse] of track_file (|W| <= 254) and FILE_CHECK. */
