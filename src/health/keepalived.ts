@@ -637,7 +637,8 @@ function addrRange(s: Stmt, where: string): string[] {
   } else if (m![3] !== undefined) {
     const len = Number(m![3]);
     if (len > 32) return bad();
-    last = first + ((2 ** (32 - len) - 1) - (first % 2 ** (32 - len)));
+    const size = 2 ** (32 - len);
+    last = first - (first % size) + size - 1;
   }
   if (last - first + 1 > MAX_RANGE) throw err(s, `${where}: "${s.key}" is ${last - first + 1} addresses, more than ${MAX_RANGE} in one entry`);
   const out: string[] = [];
@@ -1125,8 +1126,8 @@ class Parser {
     let synproxy: Stmt | undefined;
     let laddrGroup: Stmt | undefined;
     let pe: Stmt | undefined;
-    let sorryMethod: { st: Stmt; m: { fwd: Fwd; tun?: TunOptions } } | undefined;
-    let sorryInhibit: Stmt | undefined;
+    let sorryMethod: { fwd: Fwd; tun?: TunOptions } | undefined;
+    let sorryInhibit = false;
     let fwdGiven = false;
     let protoAt: Stmt | undefined;
     let schedGiven = false;
@@ -1184,10 +1185,10 @@ class Parser {
           break;
         case 'sorry_server_lvs_method': {
           const m = method(s, this.warn);
-          if (m !== undefined && this.afterSorry(s, vs, name)) sorryMethod = { st: s, m };
+          if (m !== undefined && this.afterSorry(s, vs, name)) sorryMethod = m;
           break;
         }
-        case 'sorry_server_inhibit': this.flag(s); if (this.afterSorry(s, vs, name)) sorryInhibit = s; break;
+        case 'sorry_server_inhibit': this.flag(s); if (this.afterSorry(s, vs, name)) sorryInhibit = true; break;
         case 'quorum': nArgs(s, 1, 1); vs.quorum = intArg(s, 0, 1, 2147483647); quorumAt = s; break;
         case 'weight': nArgs(s, 1, 1); weight = intArg(s, 0, 1, MAX_WEIGHT); break; // its real servers' weight when they give none
         case 'hysteresis': nArgs(s, 1, 1); vs.hysteresis = intArg(s, 0, 0, 2147483647); break;
@@ -1298,8 +1299,8 @@ class Parser {
       } else if (!(vs.schedFlags ??= []).includes(name!)) vs.schedFlags.push(name!);
     }
     // Set after the loop, on the sorry_server read last (afterSorry: they came after one).
-    if (sorryMethod !== undefined) Object.assign(vs.sorryServer!, sorryMethod.m);
-    if (sorryInhibit !== undefined) vs.sorryServer!.inhibit = true;
+    if (sorryMethod !== undefined) Object.assign(vs.sorryServer!, sorryMethod);
+    if (sorryInhibit) vs.sorryServer!.inhibit = true;
     if (granularity !== undefined) {
       vs.netmask = granularity;
       // keepalived: a granularity without a (valid) persistence_timeout makes the service persistent.
