@@ -572,6 +572,8 @@ interface V6Check {
   connectIp: Stmt;
 }
 
+/** Why nb_get_retry outside HTTP_GET and SSL_GET is ignored (keepalived 2.x: "Unknown keyword" there). */
+const NB_GET_RETRY_ELSEWHERE = 'keepalived 2.x reads nb_get_retry only in HTTP_GET and SSL_GET, as a deprecated retry: write retry';
 /** The global_defs keywords read (the others are skipped with the section's one warning). */
 const GLOBALS_READ = new Set(['script_user', 'enable_script_security', 'checker_log_all_failures']);
 /** keepalived's max_reply_length when none is given (UINT8_MAX in check_udp.c). */
@@ -791,10 +793,9 @@ class Parser {
     to.push(`${at.file}:${at.line}: ${msg}`);
   }
 
-  unsupported(st: Stmt, inside: string): void {
-    const hint = st.key === 'nb_get_retry' ? ' (keepalived 2.x reads nb_get_retry only in HTTP_GET and SSL_GET, as a deprecated retry: write retry)'
-      : st.key === 'lb_kind' && inside.startsWith('real_server') ? ' (keepalived 2.x reads a real_server\'s own method as lvs_method only: the server takes the virtual_server\'s)' : '';
-    this.warn(st, `unsupported keyword "${st.key}" in ${inside} ignored${hint}`);
+  /** An unknown keyword, warned about and ignored (keepalived's "Unknown keyword"); why: said after it. */
+  unsupported(st: Stmt, inside: string, why = st.key === 'nb_get_retry' ? NB_GET_RETRY_ELSEWHERE : undefined): void {
+    this.warn(st, `unsupported keyword "${st.key}" in ${inside} ignored${why !== undefined ? ` (${why})` : ''}`);
   }
 
   top(stmts: Stmt[]): HealthConfig {
@@ -1393,6 +1394,7 @@ class Parser {
         case 'BFD_CHECK': rs.checkers.push(this.bfdCheck(s)); break;
         case 'weight': nArgs(s, 1, 1); rs.weight = intArg(s, 0, 0, MAX_WEIGHT); break;
         case 'lvs_method': Object.assign(rs, method(s, this.warn)); break;
+        case 'lb_kind': this.unsupported(s, `real_server ${addr} ${port}`, 'keepalived 2.x reads a real_server\'s own method as lvs_method only: the server takes the virtual_server\'s'); break;
         case 'inhibit_on_failure': rs.inhibitOnFailure = this.boolArg(s) ?? rs.inhibitOnFailure; break;
         case 'alpha': alpha = this.boolArg(s) ?? alpha; break;
         case 'uthreshold': nArgs(s, 1, 1); rs.upper = intArg(s, 0, 0, MAX_THRESHOLD); break;
