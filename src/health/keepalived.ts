@@ -718,8 +718,8 @@ class Parser {
   }
 
   /** keepalived's default script user: global_defs' script_user, else the user keepalived_script if it exists, else root (undefined). */
-  private defaultScriptUser(stmts: Stmt[]): ScriptUser | undefined {
-    const st = stmts.filter((g) => g.key === 'global_defs').flatMap((g) => g.block ?? []).filter((s) => s.key === 'script_user').at(-1);
+  private defaultScriptUser(globals: Stmt[]): ScriptUser | undefined {
+    const st = globals.filter((s) => s.key === 'script_user').at(-1);
     if (st !== undefined) return this.user(st);
     const u = (this.opts.lookupUser ?? lookupScriptUser)(DEFAULT_SCRIPT_USER);
     return typeof u === 'string' ? undefined : u;
@@ -815,11 +815,11 @@ class Parser {
     this.ssl = this.sslBlock(stmts);
     this.bfds = this.bfdInstances(stmts);
     this.laddrGroups = this.localAddressGroups(stmts);
-    this.scriptUser = this.defaultScriptUser(stmts);
-    this.scriptSecurity = stmts.some((g) => g.key === 'global_defs' && (g.block ?? []).some((s) => s.key === 'enable_script_security'));
-    for (const g of stmts.filter((t) => t.key === 'global_defs')) {
-      for (const s of (g.block ?? []).filter((t) => t.key === 'checker_log_all_failures')) this.logAllFailures = this.boolArg(s) ?? this.logAllFailures;
-    }
+    // The global_defs statements read (GLOBALS_READ), of every global_defs block.
+    const globals = stmts.filter((g) => g.key === 'global_defs').flatMap((g) => g.block ?? []);
+    this.scriptUser = this.defaultScriptUser(globals);
+    this.scriptSecurity = globals.some((s) => s.key === 'enable_script_security');
+    for (const s of globals) if (s.key === 'checker_log_all_failures') this.logAllFailures = this.boolArg(s) ?? this.logAllFailures;
     for (const st of stmts) {
       if (['virtual_server_group', 'local_address_group', 'track_file', 'vrrp_track_file', 'SSL', 'bfd_instance'].includes(st.key)) continue;
       if (st.key === 'virtual_server') {
