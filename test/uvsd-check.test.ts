@@ -5,10 +5,11 @@
 // It finds uvsd by the socket it listens on (ss), not by its command line: first with stand-ins
 // (a node process listening on the socket, its command line like uvsd's or not), then real uvsds
 // whose socket was given as --socket=PATH and by the --config file's daemon.socket.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
@@ -16,6 +17,11 @@ import { waitForControl } from './lab/ready.js';
 
 const CHECK = join(repoRoot, 'contrib', 'uvsd-check');
 const check = (...args: string[]) => spawnSync(CHECK, args, { env: {}, encoding: 'utf8' }).status;
+
+// The stand-ins' sockets, in a directory of this run's own: a SIGKILLed stand-in leaves its socket
+// file, and a later run with the same pid then failed with EADDRINUSE at a fixed /tmp path.
+const dir = mkdtempSync(join(tmpdir(), 'uvsd-check-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A stand-in for uvsd: node listening on `sock`, `args` on its command line; resolves once it listens. */
 async function standIn(sock: string, args: string[]) {
@@ -31,7 +37,7 @@ async function kill(p: ReturnType<typeof spawn>) {
 }
 
 test('uvsd-check: fails while uvsd is younger than MIN_AGE_S, passes once older; another socket, its socket file removed or no uvsd fails', async (t) => {
-  const sock = `/tmp/uvsd-check-${process.pid}.sock`;
+  const sock = join(dir, 'uvsd.sock');
   const t0 = performance.now(); // before the stand-in starts: its age is at most the time since
   const fake = await standIn(sock, ['uvsd', '--config', 'x.yaml', '--socket', sock, '--log-level', 'warn']);
   try {
@@ -57,17 +63,18 @@ test('uvsd-check: fails while uvsd is younger than MIN_AGE_S, passes once older;
 });
 
 test('uvsd-check: finds uvsd by the socket it serves whatever its command line (--socket=PATH, none at all); a process that only names the socket does not count', async () => {
-  const sock = `/tmp/uvsd-check-eq-${process.pid}.sock`;
+  const sock = join(dir, 'eq.sock');
   const named = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', 'uvsd', '--socket', `${sock}.named`], { stdio: 'ignore' });
-  const eq = await standIn(sock, ['uvsd', `--socket=${sock}`]);
-  const bare = await standIn(`${sock}.bare`, ['uvsd', '--config', '/etc/uvs/uvsd.yaml']);
+  const started: ReturnType<typeof spawn>[] = [];
   try {
+    started.push(await standIn(sock, ['uvsd', `--socket=${sock}`]));
+    started.push(await standIn(`${sock}.bare`, ['uvsd', '--config', '/etc/uvs/uvsd.yaml']));
     assert.equal(check(sock, '0'), 0, '--socket=PATH');
     assert.equal(check(`${sock}.bare`, '0'), 0, 'no --socket on the command line');
     assert.equal(check(`${sock}.named`, '0'), 1, 'a process whose command line names the socket but does not listen on it');
   } finally {
     named.kill('SIGKILL');
-    await Promise.all([kill(eq), kill(bare)]);
+    await Promise.all(started.map(kill));
   }
 });
 
