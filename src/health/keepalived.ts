@@ -8,7 +8,7 @@
 import { isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { formatIp, parseIp } from '../datapath/addr.js';
+import { formatIp, parseIp, prefixMask } from '../datapath/addr.js';
 import type { Fwd, TunCsum, TunOptions, TunType } from '../control/protocol.js';
 import { destPort, MAX_FWMARK, MAX_THRESHOLD, MAX_WEIGHT, printableWord, serviceId, serviceKey, takesServicePort, TUN_CSUMS, TUN_TYPES } from '../control/protocol.js';
 import { DNS_TYPES, PORT_CHECKERS, type BfdCheck, type CheckCommon, type CheckerType, type CheckSpec, type DnsType, type FileCheck, type HealthConfig, type HttpUrl, type NotifyScript, type Origin, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from './types.js';
@@ -639,8 +639,7 @@ function addrRange(s: Stmt, where: string): string[] {
   } else if (m![3] !== undefined) {
     const len = Number(m![3]);
     if (len > 32) return bad();
-    const size = 2 ** (32 - len);
-    last = first - (first % size) + size - 1;
+    last = (first | ~prefixMask(len)) >>> 0;
   }
   if (last - first + 1 > MAX_RANGE) throw err(s, `${where}: "${s.key}" is ${last - first + 1} addresses, more than ${MAX_RANGE} in one entry`);
   const out: string[] = [];
