@@ -284,9 +284,12 @@ export class ConnTable {
     this.chain = new Int32Array(max * 2 * NS);
     this.wnext = new Int32Array(max);
     this.wprev = new Int32Array(max);
+    // tsoff, spwin and toaAck are not advised: only SYN proxy and TOA connections write them, so
+    // unadvised they take memory (a page at a time, first touched on the packet path) only where
+    // those features are used, 9 bytes per entry less for a table that never uses them.
     for (const a of [
       this.proto, this.caddr, this.vaddr, this.daddr, this.laddr, this.cport, this.vport, this.dport, this.lport,
-      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.tsoff, this.spwin, this.toaAck, this.act, this.head,
+      this.state, this.flags, this.fwd, this.dest, this.dgen, this.expires, this.ctl, this.seqd, this.act, this.head,
       this.chain, this.wnext, this.wprev,
     ]) if (!shell) advise(a);
     this.head.fill(-1);
