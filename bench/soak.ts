@@ -1,6 +1,9 @@
 // Soak run (issue 13, docs/resilience.md): not a test and not in npm test.
 //
-//   sudo npm run soak -- [--minutes 10] [--churn-s 3] [--seed 1] [--warmup-s 120]
+//   sudo npm run soak -- [--minutes 10] [--churn-s 3] [--seed 1] [--warmup-s 120] [--uvsd-node-flags=FLAGS]
+//   --uvsd-node-flags=FLAGS: node flags for uvsd, space-separated, after "=" (they begin with "-"),
+//   e.g. --uvsd-node-flags=--heapsnapshot-signal=SIGUSR2: `kill -USR2 PID` then writes a heap
+//   snapshot into the checkout, to compare two taken minutes apart
 //
 // A DR lab (test/lab) with 4 real servers; uvsd runs with a --config file and short timeouts.
 // bench/soak-client.js in the client namespace keeps mixed traffic going: keep-alive HTTP,
@@ -32,6 +35,7 @@ const { values } = benchArgs(import.meta.url, {
     seed: { type: 'string', default: '1' },
     'warmup-s': { type: 'string' },
     'drain-wait-s': { type: 'string', default: '200' },
+    'uvsd-node-flags': { type: 'string', default: '' },
   },
 });
 
@@ -65,7 +69,7 @@ function rssMB(pid: number | undefined): number {
   }
 }
 
-export async function soak(o: { seconds: number; churnS: number; seed: number; warmupS: number; drainWaitS: number; log: (s: string) => void }): Promise<SoakResult> {
+export async function soak(o: { seconds: number; churnS: number; seed: number; warmupS: number; drainWaitS: number; nodeFlags: string[]; log: (s: string) => void }): Promise<SoakResult> {
   const { log } = o;
   // The run is reproducible from --seed (the fuzz suites' generator).
   const g = new Rand(o.seed);
@@ -89,7 +93,7 @@ export async function soak(o: { seconds: number; churnS: number; seed: number; w
       }, { aliasDuplicateObjects: false })); // the config reader takes no YAML aliases
     };
     writeConfig();
-    await lab.startUvsd(['--config', file]);
+    await lab.startUvsd({ extraArgs: ['--config', file], nodeArgs: o.nodeFlags });
     const uvsdPid = lab.uvsd!.child.pid;
     const svcs = ['-t', '-u'].map((p) => [p, `${VIP}:${p === '-t' ? 80 : 53}`] as const);
     const both = async (f: (p: string, svc: string) => string[]) => {
@@ -230,7 +234,7 @@ async function main(): Promise<void> {
   const warmupS = values['warmup-s'] !== undefined ? Number(values['warmup-s']) : Math.min(120, Math.round(seconds / 5));
   const started = new Date().toISOString();
   const steal0 = readCpus();
-  const r = await soak({ seconds, churnS: Number(values['churn-s']), seed: Number(values.seed), warmupS, drainWaitS: Number(values['drain-wait-s']), log: (s) => console.log(`soak: ${s}`) });
+  const r = await soak({ seconds, churnS: Number(values['churn-s']), seed: Number(values.seed), warmupS, drainWaitS: Number(values['drain-wait-s']), nodeFlags: values['uvsd-node-flags']!.split(' ').filter(Boolean), log: (s) => console.log(`soak: ${s}`) });
   const steal1 = readCpus();
   const stealShare = steal1.map((c, i) => round((c.steal - steal0[i]!.steal) / Math.max(1, seconds), 3));
   console.log(JSON.stringify({ started, machine: machine(), loadavg: loadavg().map((x) => round(x, 2)), steal: stealShare, ...r }, null, 1));
