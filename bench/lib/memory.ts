@@ -4,7 +4,8 @@
 // 1,000,000 connections (UDP entries live 300 s, so none expire meanwhile), then VmRSS is read
 // from /proc/PID/status. Bytes per entry = the whole RSS / entries; the RSS growth while filling is
 // recorded too, but uvsd prefaults the table's arrays at start (no page is first touched on the
-// packet path), so it is ~0 and the RSS is set by --conn-max, not by the fill. The table's own
+// packet path; all but the SYN proxy's and TOA's columns, which these UDP flows never write), so it
+// is ~0 and the RSS is set by --conn-max, not by the fill. The table's own
 // bytes per slot (ConnTable.bytesPerEntry) are in the sample's extra. MB = 10^6 bytes.
 import { delay, type Proc } from '../../test/lab/netns.js';
 import { readCpus } from './host.js';
