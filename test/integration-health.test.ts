@@ -205,7 +205,8 @@ describe('health checks from keepalived.conf in the lab: two labs at a time', { 
       await until(lab, 'both servers in', (l) => l.length === 2, 10_000);
       const msgs = () => lab.uvsd!.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
       assert.ok(msgs().includes('the file descriptor limit (nofile) is 128, below 1024: health checks and control and metrics clients may run out of descriptors'));
-      const held = Array.from({ length: 150 }, () => connect(lab.socketPath).on('error', () => {}));
+      const hold = () => connect(lab.socketPath).on('error', () => {});
+      const held = Array.from({ length: 150 }, hold);
       try {
         // Two rounds of 20 checks at least. More connections every 25 ms: a descriptor uvsd gets
         // back (a check's socket in flight when the first ones took the rest; libuv closes what
@@ -213,7 +214,7 @@ describe('health checks from keepalived.conf in the lab: two labs at a time', { 
         // (once in CI, without this, 1 check could not run instead of 20 or more).
         for (let i = 0; i < 100; i++) {
           await delay(25);
-          for (let k = 0; k < 4; k++) held.push(connect(lab.socketPath).on('error', () => {}));
+          for (let k = 0; k < 4; k++) held.push(hold());
         }
       } finally {
         for (const s of held) s.destroy();
