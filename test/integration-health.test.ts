@@ -5,14 +5,15 @@
 // all are down; quorum_down / quorum_up run, and omega runs quorum_down at shutdown. The checks run on the director namespace's own stack (lab hostAddr on br0).
 // A DNS pool (UDP, DNS_CHECK) loses a resolver that stops and gets it back.
 // Needs root and network namespaces (skipped with the reason otherwise, see lab/itest.ts).
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { delay } from './lab/netns.js';
 import { diagnosticLines, withDrLab } from './lab/itest.js';
-import { labDir, VIP, type DrLab } from './lab/dr-lab.js';
+import { labDir, VIP, type ClientTally, type DrLab } from './lab/dr-lab.js';
 
 const DELAY_LOOP_S = 1;
 const RETRY = 2;
@@ -81,6 +82,20 @@ async function rsLines(lab: DrLab): Promise<string[]> {
   });
 }
 
+/**
+ * tally's counts are want's; where not, first the requests in order with their client ports, the
+ * connection table and uvsd's health lines (a count off by one in CI, rs1 4 / rs2 6 of 10 after
+ * rs1's restart, was not explained by what the failure showed).
+ */
+async function countsMust(t: TestContext, lab: DrLab, tally: ClientTally, want: Record<string, number>): Promise<void> {
+  if (!isDeepStrictEqual(tally.counts, want)) {
+    t.diagnostic(`requests (server@client port): ${tally.sequence.map((x, i) => `${x}@${tally.ports?.[i] ?? '?'}`).join(' ')}`);
+    diagnosticLines(t, 'uvsadm -Lnc:', await lab.uvsadmMust(['-Lnc']));
+    diagnosticLines(t, 'uvsd health lines:', lab.uvsd!.stdout().split('\n').filter((l) => l.includes('health')).join('\n'), 30);
+  }
+  assert.deepEqual(tally.counts, want);
+}
+
 /** Poll the control socket until pred holds; returns the elapsed ms. Bounded by limitMs. */
 async function until(lab: DrLab, what: string, pred: (lines: string[]) => boolean, limitMs: number): Promise<number> {
   const t0 = Date.now();
@@ -120,7 +135,7 @@ describe('health checks from keepalived.conf in the lab: two labs at a time', { 
       assert.deepEqual(l0.services[0]!.dests.map((d) => d.health), ['up', 'up']);
       const warm = await lab.http(10);
       assert.equal(warm.errors, 0, JSON.stringify(warm.errorSamples));
-      assert.deepEqual(warm.counts, { rs1: 5, rs2: 5 });
+      await countsMust(t, lab, warm, { rs1: 5, rs2: 5 });
 
       // rs1's HTTP process stops: out of rotation in time, then every request lands on rs2.
       await s1!.proc!.stop(2000);
@@ -129,7 +144,7 @@ describe('health checks from keepalived.conf in the lab: two labs at a time', { 
       assert.ok(outMs <= OUT_WITHIN_MS, `took ${outMs} ms, more than delay_loop x retry + connect_timeout = ${OUT_WITHIN_MS} ms`);
       const after = await lab.http(100);
       assert.equal(after.errors, 0, JSON.stringify(after.errorSamples));
-      assert.deepEqual(after.counts, { rs2: 100 });
+      await countsMust(t, lab, after, { rs2: 100 });
       const st = await lab.uvsadmMust(['--status']);
       diagnosticLines(t, 'uvsadm --status (health lines):', st.split('\n').filter((x) => x.startsWith('health ')).join('\n'));
       assert.match(st, new RegExp(`^health TCP ${VIP.replace(/\./g, '\\.')}:80 ${rs1.replace(/\./g, '\\.')}:80 down weight 1 \\(HTTP_GET: /: ECONNREFUSED\\)$`, 'm'));
@@ -141,7 +156,7 @@ describe('health checks from keepalived.conf in the lab: two labs at a time', { 
       t.diagnostic(`rs1 back ${backMs} ms after restart`);
       const back = await lab.http(10);
       assert.equal(back.errors, 0, JSON.stringify(back.errorSamples));
-      assert.deepEqual(back.counts, { rs1: 5, rs2: 5 });
+      await countsMust(t, lab, back, { rs1: 5, rs2: 5 });
 
       // Maintenance by FILE_CHECK (keepalived's track_file, created by init_file 0 at start): a
       // non-zero number takes rs1 out within a poll (1 s), 0 puts it back.
@@ -150,7 +165,7 @@ describe('health checks from keepalived.conf in the lab: two labs at a time', { 
       const maintMs = await until(lab, 'rs1 out for maintenance', (l) => l.length === 1 && l[0] === `${rs2}:80 2`, 3000);
       t.diagnostic(`rs1 out of rotation ${maintMs} ms after its maintenance file read 1`);
       assert.match(await lab.uvsadmMust(['--status']), new RegExp(`^health TCP \\S+ ${rs1.replace(/\./g, '\\.')}:80 down weight 1 \\(FILE_CHECK: track_file maint_rs1 reads 1\\)$`, 'm'));
-      assert.deepEqual((await lab.http(6)).counts, { rs2: 6 });
+      await countsMust(t, lab, await lab.http(6), { rs2: 6 });
       writeFileSync(maint, '0\n');
       await until(lab, 'rs1 back after maintenance', (l) => l.includes(`${rs1}:80 1`), 3000);
 
@@ -165,20 +180,20 @@ describe('health checks from keepalived.conf in the lab: two labs at a time', { 
       assert.deepEqual((await lab.list()).services[0]!.dests.map((d) => `${d.addr} ${d.health}`).sort(), [`${rs1} up`, `${rs2} down`]);
       const inh = await lab.http(10, fresh);
       assert.equal(inh.errors, 0, JSON.stringify(inh.errorSamples));
-      assert.deepEqual(inh.counts, { rs1: 10 });
+      await countsMust(t, lab, inh, { rs1: 10 });
 
       // All down: the sorry server answers.
       await s1!.proc!.stop(2000);
       await until(lab, 'sorry server in', (l) => l.includes(`${sorry}:80 1`), OUT_WITHIN_MS + 2000);
       const sorryTally = await lab.http(10, fresh);
       assert.equal(sorryTally.errors, 0, JSON.stringify(sorryTally.errorSamples));
-      assert.deepEqual(sorryTally.counts, { rs3: 10 });
+      await countsMust(t, lab, sorryTally, { rs3: 10 });
 
       // One back: the sorry server leaves.
       await lab.startServer(s1!);
       await until(lab, 'sorry server out', (l) => !l.some((x) => x.startsWith(`${sorry}:`)) && l.includes(`${rs1}:80 1`), 5000);
       const end = await lab.http(4, fresh);
-      assert.deepEqual(end.counts, { rs1: 4 });
+      await countsMust(t, lab, end, { rs1: 4 });
       // Every state change was logged once by uvsd (not per check).
       const out = lab.uvsd!.stdout();
       const downs = out.split('\n').filter((x) => x.includes('health: real server down'));

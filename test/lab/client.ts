@@ -5,7 +5,8 @@
 //       --keepalive: all N over one keep-alive connection.
 //       --sport P: every connection from source port P (one after the other: a client reusing
 //       its port; the server closes first, so the port is free again at once).
-//       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...]}
+//       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...],"ports":[...]}
+//       (ports: each request's local port, in sequence's order; 0 where its connection failed).
 //   --udp VIP:PORT --count N [--sport P] [--size N] [--connect]
 //       N datagrams, each from a new socket on a source port not used before in the run (with
 //       --sport: P, P+1, ...), so every datagram is a new flow; the reply's body is the server name. Replies whose
@@ -97,6 +98,8 @@ interface Tally {
   errorCodes: Record<string, number>;
   /** The slowest request, in ms. */
   maxMs: number;
+  /** HTTP: each request's local port, in sequence's order (0: its connection failed). */
+  ports?: number[];
 }
 
 function newTally(): Tally {
@@ -115,18 +118,21 @@ function record(t: Tally, server: string | null, err?: string, code = 'other'): 
   t.sequence.push(server);
 }
 
-function httpOnce(host: string, port: number, agent: http.Agent | false): Promise<string> {
+/** One GET: the body (the server's name) and the connection's local port. */
+function httpOnce(host: string, port: number, agent: http.Agent | false): Promise<{ server: string; port: number }> {
   return new Promise((resolve, reject) => {
     let settled = false;
+    let local = 0;
     const done = (err: Error | null, v?: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       if (err) reject(err);
-      else resolve(v!);
+      else resolve({ server: v!, port: local });
     };
     const sport = Number(values.sport);
     const req = http.get({ host, port, path: values.path, agent, ...(sport > 0 ? { localPort: sport } : {}) }, (res) => {
+      local = res.socket.localPort ?? 0;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -158,13 +164,16 @@ async function runHttp(target: string): Promise<Tally> {
   const parallel = Math.max(1, Math.min(64, Number(values.parallel)));
   let next = 0;
   const results: Array<string | null> = new Array<string | null>(count).fill(null);
+  const ports: number[] = new Array<number>(count).fill(0);
   const errs: Array<string | undefined> = new Array<string | undefined>(count);
   async function worker(): Promise<void> {
     while (next < count) {
       const i = next++;
       const t0 = performance.now();
       try {
-        results[i] = await httpOnce(host, port, agent);
+        const r = await httpOnce(host, port, agent);
+        results[i] = r.server;
+        ports[i] = r.port;
       } catch (e) {
         errs[i] = (e as Error).message;
       }
@@ -173,6 +182,7 @@ async function runHttp(target: string): Promise<Tally> {
   }
   await Promise.all(Array.from({ length: Math.min(parallel, count) }, () => worker()));
   for (let i = 0; i < count; i++) record(t, results[i] ?? null, errs[i]);
+  t.ports = ports;
   if (agent) agent.destroy();
   return t;
 }
@@ -524,7 +534,7 @@ async function main(): Promise<void> {
     while (Date.now() < deadline) {
       attempts++;
       try {
-        const server = await httpOnce(host, port, false);
+        const { server } = await httpOnce(host, port, false);
         process.stdout.write(`${JSON.stringify({ okAt: Date.now(), attempts, server })}\n`);
         return;
       } catch (e) {

@@ -93,6 +93,8 @@ export interface ClientTally {
   errorCodes?: Record<string, number>;
   /** The slowest request, in ms (HTTP). */
   maxMs?: number;
+  /** HTTP: each request's local port, in sequence's order (0: its connection failed). */
+  ports?: number[];
 }
 
 export interface HoldConn {
