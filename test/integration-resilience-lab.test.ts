@@ -18,9 +18,6 @@ import { delay, within } from './lab/netns.js';
 import { parseExposition } from './helpers/prom.js';
 import type { DrLab } from './lab/dr-lab.js';
 
-/** uvsd's JIT warm-up (~0.3-0.5 s of each start) left out: what these tests show does not depend on it. */
-const NO_WARMUP = '--no-jit-warmup';
-
 /**
  * The drain test's drain-timeout (s): the restart (a stop, a start, a uvsadm -Ln) must come well
  * within it. 6 s ran out once in a run on a host at load 14 (2 CPUs), the -Ln 1.3 s after the drain
@@ -39,7 +36,7 @@ describe('state files, the TAP deleted, --config defenses: two labs at a time', 
       const conf = (servers: string[]): string => `daemon:\n  drain-timeout: ${DRAIN_S}\nservices:\n  - proto: tcp\n    address: ${VIP}\n    port: 80\n    scheduler: rr\n` +
         `    servers:\n${servers.map((x) => `      - address: ${x}\n`).join('')}`;
       writeFileSync(config, conf([a!, b!]));
-      const args = ['--config', config, '--state-file', stateFile, NO_WARMUP];
+      const args = ['--config', config, '--state-file', stateFile];
       await lab.startUvsd(args);
       writeFileSync(config, conf([a!]));
       assert.match(await lab.uvsadmMust(['--reload', '--dry-run']), new RegExp(`drain server TCP ${VIP}:80 -> ${b}:80: weight 1 -> 0, removed after ${DRAIN_S} s`));
@@ -63,7 +60,7 @@ describe('state files, the TAP deleted, --config defenses: two labs at a time', 
     await withDrLab(t, { servers: 1, uvsd: false }, async (lab) => {
       const stateFile = join(lab.tmp, 'uvsd.state.yaml');
       const esc = (s: string) => s.replaceAll('.', '\\.');
-      await lab.startUvsd(['--state-file', stateFile, NO_WARMUP]);
+      await lab.startUvsd(['--state-file', stateFile]);
       await drService(lab, undefined, [`-A -t ${VIP}:443 -s wrr`]);
       for (let i = 0; i < 30 && !readFileSync(stateFile, 'utf8').includes('port: 443'); i++) await delay(100);
       const whole = await lab.uvsadmMust(['-Sn']);
@@ -71,7 +68,7 @@ describe('state files, the TAP deleted, --config defenses: two labs at a time', 
         lab.uvsd!.child.kill('SIGKILL');
         await lab.uvsd!.exited;
         writeFileSync(stateFile, text);
-        await lab.startUvsd(['--state-file', stateFile, NO_WARMUP]);
+        await lab.startUvsd(['--state-file', stateFile]);
         return (await lab.uvsadmMust(['--status'])).split('\n').find((l) => l.startsWith('state_file '))!;
       };
       // One service this uvsd cannot take (as one written by an older uvsd): left out, the rest restored.
@@ -99,7 +96,7 @@ describe('state files, the TAP deleted, --config defenses: two labs at a time', 
     await withDrLab(t, { servers: 2, uvsd: false }, async (lab) => {
       const stateFile = join(lab.tmp, 'uvsd.state.yaml');
       for (const extra of [[], ['--workers', '2']]) {
-        await lab.startUvsd([...extra, '--state-file', stateFile, NO_WARMUP]);
+        await lab.startUvsd([...extra, '--state-file', stateFile]);
         if (extra.length === 0) await drService(lab);
         assert.equal((await lab.http(4)).errors, 0);
         await lab.lab.must(['ip', 'link', 'del', 'uvs0'], lab.ns.dir);
@@ -113,7 +110,7 @@ describe('state files, the TAP deleted, --config defenses: two labs at a time', 
         assert.ok(!existsSync(lab.socketPath), 'the control socket is removed');
         assert.match(lab.uvsd!.stdout(), /"msg":"uvsd stopped"/, 'the counters are logged');
       }
-      await lab.startUvsd(['--state-file', stateFile, NO_WARMUP]);
+      await lab.startUvsd(['--state-file', stateFile]);
       const back = await lab.http(4);
       assert.equal(back.errors, 0, `after the restart: ${back.errorSamples.join('; ')}`);
     });
@@ -124,7 +121,7 @@ describe('state files, the TAP deleted, --config defenses: two labs at a time', 
       const file = join(lab.tmp, 'uvsd.yaml');
       const conf = (d: string) => `daemon:\n${d}services:\n  - { proto: tcp, address: ${VIP}, port: 80, servers: [{ address: ${lab.servers[0]!.addr} }] }\n`;
       writeFileSync(file, conf('  secure-tcp-above: 0.7\n  evict-above: 0.6\n  max-conn-rate-per-source: 40\n  sloppy-tcp: true\n'));
-      await lab.startUvsd(['--config', file, '--evict-above', '0.95', NO_WARMUP]);
+      await lab.startUvsd(['--config', file, '--evict-above', '0.95']);
       const status = async () => (await lab.uvsadmMust(['--status'])).split('\n');
       let st = await status();
       assert.ok(st.includes('secure_tcp off (above 0.7)'), st.join('\n'));
@@ -186,7 +183,7 @@ test('the TAP link under uvsd: set down (a VIP added and ARP watch probes meanwh
   // Two labs side by side, each its own uvsd (the link is looked at once a second: the steps are
   // mostly waits for that): one uvsd through three faults, one with --workers 2 through a TAP set
   // down and its bridge deleted.
-  const one = withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--metrics', metrics, '--arp-watch', '1', NO_WARMUP] } }, async (lab) => {
+  const one = withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--metrics', metrics, '--arp-watch', '1'] } }, async (lab) => {
     await drService(lab);
     await linkLine(lab, 'link up, bridge br0');
     const steps: [string[], string[], string, RegExp][] = [
@@ -212,7 +209,7 @@ test('the TAP link under uvsd: set down (a VIP added and ARP watch probes meanwh
     }
   });
   // The TAP set down under uvsd --workers 2 (the shadow's probes go out through worker 0's queue).
-  const workers = withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--workers', '2', '--metrics', metrics, '--arp-watch', '1', NO_WARMUP] } }, async (lab) => {
+  const workers = withDrLab(t, { servers: 1, uvsd: { extraArgs: ['--workers', '2', '--metrics', metrics, '--arp-watch', '1'] } }, async (lab) => {
     await drService(lab);
     await ip(lab, 'set', 'uvs0', 'down');
     await whileDown(lab);

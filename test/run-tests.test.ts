@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Schedule, kindOf } from './run-tests.js';
+import { LAB_START_ARGS, labClassFile } from './lab/dr-lab.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -69,6 +70,15 @@ test('run-tests classes: every test file that builds a netns lab or starts uvsd 
   }
   assert.equal(kindOf(join(HERE, 'integration-ha.test.js')), 'alone');
   assert.equal(kindOf(join(HERE, 'integration-nat.test.js')), 'lab');
+});
+
+test('the lab helpers\' uvsd starts leave out the JIT warm-up in a lab-class file only: not in an alone one, not in this shared one, not in the demo or a bench', () => {
+  assert.equal(labClassFile(join(HERE, 'integration-nat.test.js')), true);
+  assert.equal(labClassFile(join(HERE, 'integration-ha.test.js')), false);
+  assert.equal(labClassFile(join(HERE, 'lab', 'demo.js')), false);
+  assert.equal(labClassFile(join(HERE, '..', 'bench', 'run.js')), false);
+  assert.equal(labClassFile(undefined), false);
+  assert.deepEqual(LAB_START_ARGS, [], 'this file is shared');
 });
 
 test('run-tests output: a failed test is named last, after the summary, with its file and its error\'s first line (CI shows the log\'s tail), a failed suite by its failed subtest; a pass adds no such line', async () => {

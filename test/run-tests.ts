@@ -15,12 +15,14 @@
 import { run } from 'node:test';
 import { spec, tap } from 'node:test/reporters';
 import { availableParallelism, setPriority } from 'node:os';
-import { closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
+import { kindOf, type Kind } from './helpers/test-class.js';
 
-type Kind = 'alone' | 'lab' | 'shared';
+export { kindOf };
+
 interface Event {
   type: string;
   data: { nesting?: number; file?: string; name?: string; message?: unknown; testNumber?: number; count?: number; details?: { error?: unknown } };
@@ -39,16 +41,6 @@ export function failedLine(file: string | undefined, name: string | undefined, e
   const why = String(e?.cause?.message ?? e?.message ?? 'no error').split('\n').find((l) => l.trim() !== '') ?? '';
   const cut = (t: string, n: number): string => (t.length > n ? `${t.slice(0, n - 3)}...` : t);
   return `failed: ${file ? basename(file) : '?'}: ${cut(name ?? '?', 160)}: ${cut(why.trim(), 300)}`;
-}
-
-/** A test file's class, from its header line (alone when it has none). */
-export function kindOf(file: string): Kind {
-  const fd = openSync(file, 'r');
-  const head = Buffer.alloc(4096);
-  const n = readSync(fd, head, 0, head.length, 0);
-  closeSync(fd);
-  const m = /^\/\/ test-class: (lab|shared)\s*$/m.exec(head.toString('utf8', 0, n));
-  return m ? (m[1] as Kind) : 'alone';
 }
 
 /** The order files start in: alone files while nothing runs; then a lab whenever none runs, shared files in the other slot. */

@@ -13,7 +13,7 @@
 //   nat      rsN eth0 10.8.1.(10+10N)/24, default route via 10.8.1.1 (a second uvsd --addr); no VIP
 //   fullnat  rsN eth0 192.168.8.(10+10N)/24, no VIP; replies go to the LIP 192.168.8.50 (uvsd's)
 //   tun      as DR, but the VIP sits on a TUN device fed by bin/uvs-decap (IPIP, GRE and GUE decapsulation)
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { parseArgs, parseRules } from '../../src/control/ipvsadm.js';
 import { waitForControl } from './ready.js';
 import { UVSD_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { kindOf } from '../helpers/test-class.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root (this file runs from dist/test/lab/). */
@@ -129,6 +130,20 @@ export interface StartUvsdOptions {
  * `npm run demo` (the command it prints has no --conn-max).
  */
 export const LAB_CONN_MAX = 65536;
+
+/**
+ * What the lab helpers' uvsd starts (this file's, ha-lab.ts's, ecmp-lab.ts's) add in a lab-class test
+ * file (`// test-class: lab`, docs/lab.md): `--no-jit-warmup`. Those files' bounds are seconds wide
+ * (they run beside the shared files), and the warm-up (src/datapath/warmup.ts, the control verbs')
+ * is 0.11-0.22 s of wall and ~0.3 s of CPU of each start, on the path of the labs' chain in `npm
+ * test`. The alone files, the demo and the benchmark start uvsd as a user does, warm-up included.
+ */
+export const LAB_START_ARGS: readonly string[] = labClassFile(process.argv[1]) ? ['--no-jit-warmup'] : [];
+
+/** Whether file is a lab-class test file (what LAB_START_ARGS is decided by, for the file node runs). */
+export function labClassFile(file: string | undefined): boolean {
+  return file !== undefined && file.endsWith('.test.js') && existsSync(file) && kindOf(file) === 'lab';
+}
 
 export interface DrLab {
   lab: Lab;
@@ -362,6 +377,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
         // beyond 6 waited for its SYN retries (+15 s in one test). Its own tests: unit-icmp-unreach.
         '--icmp-ratelimit', '0',
         ...(so.connMax === 'default' ? [] : ['--conn-max', String(LAB_CONN_MAX)]),
+        ...LAB_START_ARGS,
         ...(so.extraArgs ?? []),
         // The suites in another mode by hand, e.g. UVS_TEST_UVSD_ARGS='--datapath-thread' (docs/lab.md).
         ...(process.env.UVS_TEST_UVSD_ARGS ?? '').split(' ').filter((x) => x !== ''),

@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import { LAB_CONN_MAX, repoRoot, labDir, uvsdArgv, uvsadmArgv, uvsadmCall } from './dr-lab.js';
+import { LAB_CONN_MAX, LAB_START_ARGS, repoRoot, labDir, uvsdArgv, uvsadmArgv, uvsadmCall } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
 import type { StatusResult } from '../../src/control/protocol.js';
@@ -174,6 +174,7 @@ export class EcmpLab {
   async startUvsd(d: Director, extraArgs: string[] = []): Promise<void> {
     d.uvsd = this.lab.spawn(d.ns, uvsdArgv(['--tap', 'uvs0', '--bridge', 'br0', '--addr', `${d.uvsdAddr}/24`, '--mac', d.mac, '--socket', d.socket, '--arp-probe-ms', '100', '--icmp-ratelimit', '0', // as dr-lab.ts
       '--sloppy-tcp', 'mh', '--bgp-include', d.include, '--bgp-bird-socket', d.birdSocket, '--bgp-watch', '1', '--conn-max', String(LAB_CONN_MAX), '--log-level', 'warn',
+      ...LAB_START_ARGS,
       ...extraArgs,
     ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });
     const why = await waitForControl(d.socket, d.uvsd);

@@ -32,7 +32,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import { LAB_CONN_MAX, repoRoot, labDir, nodeArgv, uvsdArgv, uvsadmArgv } from './dr-lab.js';
+import { LAB_CONN_MAX, LAB_START_ARGS, repoRoot, labDir, nodeArgv, uvsdArgv, uvsadmArgv } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
 import type { Verbs } from '../../src/control/protocol.js';
@@ -310,6 +310,7 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
       if (d.uvsd && !d.uvsd.done()) throw new Error(`${d.name}: uvsd already running`);
       d.uvsd = lab.spawn(d.ns, uvsdArgv([
         '--tap', 'uvs0', '--bridge', 'br0', '--socket', d.socket, '--mac', d.mac, '--config', d.config, '--log-level', 'warn', '--arp-probe-ms', '100', '--icmp-ratelimit', '0', '--conn-max', String(LAB_CONN_MAX), // as dr-lab.ts
+        ...LAB_START_ARGS,
         ...d.uvsdArgs,
       ]), { cwd: repoRoot, maxCapture: 1024 * 1024 });
       const why = await waitForControl(d.socket, d.uvsd);
