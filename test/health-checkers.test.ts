@@ -812,8 +812,9 @@ test('SMTP_CHECK: a 220 greeting (also of several lines), HELO answered 250 and 
   }
 });
 
-test('MISC_CHECK: exit 0 passes, 1 fails, misc_dynamic turns 2..255 into a weight, timeout kills', async () => {
+test('MISC_CHECK: exit 0 passes, 1 fails, misc_dynamic turns 2..255 into a weight and 0 into the configured one, timeout kills', async () => {
   assert.deepEqual(await checkMisc({ command: '/bin/true', timeoutMs: 2000, dynamic: false }), { ok: true, reason: 'exit 0' });
+  assert.deepEqual(await checkMisc({ command: '/bin/true', timeoutMs: 2000, dynamic: true }), { ok: true, reason: 'exit 0', weight: null });
   assert.deepEqual(await checkMisc({ command: '/bin/false', timeoutMs: 2000, dynamic: false }), { ok: false, reason: 'exit 1' });
   assert.deepEqual(await checkMisc({ command: '/bin/sh -c "exit 7"', timeoutMs: 2000, dynamic: false }), { ok: false, reason: 'exit 7' });
   assert.deepEqual(await checkMisc({ command: '/bin/sh -c "exit 7"', timeoutMs: 2000, dynamic: true }), { ok: true, reason: 'exit 7: weight 5', weight: 5 });

@@ -42,7 +42,7 @@ interface World {
   clock: FakeClock;
   mgr: HealthManager;
   /** Set what a real server's checks answer from now on. */
-  set(addr: string, ok: boolean, weight?: number): void;
+  set(addr: string, ok: boolean, weight?: number | null): void;
   /** Attempt times (ms) per real server address. */
   attempts: Map<string, number[]>;
   /** The notify and quorum commands run: "LINE", or "LINE as USER [GROUP]". */
@@ -583,6 +583,15 @@ test('misc_dynamic: the weight from the exit code is applied to the destination 
   assert.deepEqual(w.table(), [`${A}:80/7`]);
   assert.equal(w.mgr.entries()[0]!.weight, 7);
   assert.equal(w.mgr.entries()[0]!.reason, 'MISC_CHECK: ok', 'the reason shown is the check that set the weight');
+  // Exit 0 again (null): the configured weight, as keepalived's check_misc.c sets rs->iweight (before
+  // 2026-12-07 the last dynamic weight stayed, a weight 0 from exit 2 for good).
+  w.set(A, true, 0);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${A}:80/0`]);
+  w.set(A, true, null);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${A}:80/5`]);
+  assert.equal(w.mgr.entries()[0]!.weight, 5);
   await w.mgr.stop();
 });
 

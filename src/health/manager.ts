@@ -1299,7 +1299,8 @@ export class HealthManager {
         }
       }
     }
-    const weight = r.ok ? r.weight : undefined;
+    // misc_dynamic's exit 0 (null): the configured weight again, news only where a dynamic one is in use.
+    const weight = !r.ok || (r.weight === null && rs.dynWeight === undefined) ? undefined : r.weight;
     // A FILE_CHECK's weight: what it adds while it passes (a failed one adds nothing).
     const delta = s.type === 'FILE_CHECK' ? (r.ok ? r.delta ?? 0 : 0) : undefined;
     // Nothing for the table (most results: a check that passes again): evaluate() would find the
@@ -1325,7 +1326,7 @@ export class HealthManager {
 
   /** again: a verdict already acted on before a reload put back the state it had planned (commit): its notify command ran then.
    *  by: the checker whose result this is (reason is its), when one. */
-  private async evaluate(rs: RsState, reason: string, dynWeight: number | undefined, file?: { c: CheckerState; delta: number }, again = false, by?: CheckerState): Promise<void> {
+  private async evaluate(rs: RsState, reason: string, dynWeight: number | null | undefined, file?: { c: CheckerState; delta: number }, again = false, by?: CheckerState): Promise<void> {
     if (this.commitGate !== undefined) await this.commitGate; // a commit in steps: on the configuration it installs
     if (this.stopped || rs.removed) return;
     this.gen++;
@@ -1334,7 +1335,7 @@ export class HealthManager {
     const commands: Command[] = [];
     const alive = rs.checkers.every((c) => c.up);
     const oldWeight = this.weightOf(rs);
-    if (dynWeight !== undefined) rs.dynWeight = dynWeight;
+    if (dynWeight !== undefined) rs.dynWeight = dynWeight ?? undefined; // null: the configured weight
     if (file !== undefined && !file.c.dead) file.c.delta = file.delta;
     if (alive === rs.alive) {
       if (alive && this.weightOf(rs) !== oldWeight) {

@@ -266,8 +266,9 @@ export interface CheckResult {
   ok: boolean;
   /** Why it failed, or a short "what passed" note; logged on state changes. */
   reason: string;
-  /** MISC_CHECK with misc_dynamic: the weight the exit code asks for. */
-  weight?: number;
+  /** MISC_CHECK with misc_dynamic: the weight the exit code asks for; null on exit 0, the configured
+   *  weight again (keepalived's check_misc.c sets rs->iweight when the exit code changes to 0). */
+  weight?: number | null;
   /** FILE_CHECK: what its file adds to the server's weight (0 when it adds nothing). */
   delta?: number;
   /** No verdict yet (a BFD session starting): the checker keeps its state, the next attempt comes as usual. */
