@@ -6,6 +6,7 @@
 // --dump-config round trips, keepalived.conf reloaded through the same path, and the manager's
 // table changes of one decision going through one batch.
 import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,7 +49,7 @@ interface World {
   warned: string[];
 }
 
-function world(opts: { keepalived?: string; file?: string; procStatus?: () => string } = {}): World {
+function world(opts: { keepalived?: string; file?: string; procStatus?: () => string; drainTimeout?: number } = {}): World {
   const r = rig({ addrs: ['192.168.8.10/24'] });
   const clock = new FakeClock();
   const attempts: string[] = [];
@@ -73,7 +74,7 @@ function world(opts: { keepalived?: string; file?: string; procStatus?: () => st
     random: () => 0,
     procStatus: opts.procStatus,
   });
-  const cm = new ConfigManager(r.ctl, opts.file, { drainTimeout: 0 }, {
+  const cm = new ConfigManager(r.ctl, opts.file, { drainTimeout: opts.drainTimeout ?? 0 }, {
     health: mgr,
     keepalived: opts.keepalived,
     loadKeepalived: (f) => {
@@ -332,6 +333,37 @@ test('reload: a changed sorry server replaces the one in use at once; the manage
   await w.clock.advance(10 * S);
   assert.deepEqual(w.table(), [`80 ${B}/1`], 'quorum back: the new sorry server leaves');
   await w.mgr.stop();
+});
+
+test('reload: a removed server that becomes the sorry server while it drains (weight 0 until its drain-timeout) takes the traffic at weight 1 when the quorum is lost, after the reload or at it, and is not deleted by the drain\'s end (before: left at 0 while "sorry in", then deleted: every request refused)', async () => {
+  for (const lostFirst of [false, true]) {
+    const w = world({ drainTimeout: 0.2 }); // the drain's timer is a real one
+    const cfg = (servers: string[], health: string) => (svc(servers.map((x) => `      - { address: ${x} }\n`).join(''),
+      `    health: { delay-loop: 10, retry: 0, checks: [{ type: tcp }]${health} }\n`));
+    w.cm.apply(parseConfig(cfg([A, B, C], ''), 'f.yaml'), false);
+    await w.mgr.start();
+    await w.clock.advance(0);
+    if (lostFirst) {
+      w.failing.add(A);
+      w.failing.add(B);
+      await w.clock.advance(10 * S);
+    }
+    // C leaves the servers (drained: weight 0 for 0.2 s) and is the sorry server from now on.
+    w.cm.apply(parseConfig(cfg([A, B], `, quorum: 2, sorry-server: { address: ${C} }`), 'f.yaml'), false);
+    if (!lostFirst) {
+      assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${B}/1`, `80 ${C}/0`], 'C draining');
+      w.failing.add(A);
+      await w.clock.advance(10 * S);
+    }
+    assert.deepEqual(w.table(), [`80 ${C}/1`], `quorum lost ${lostFirst ? 'before' : 'after'} the reload: the sorry server has the traffic`);
+    assert.deepEqual(w.mgr.quorum().map((q) => q.sorryIn), [true]);
+    await delay(300); // the drain's end
+    assert.deepEqual(w.table(), [`80 ${C}/1`], 'the drain\'s end leaves the sorry server in');
+    w.failing.clear();
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.table(), [`80 ${A}/1`, `80 ${B}/1`], 'quorum back: the sorry server leaves');
+    await w.mgr.stop();
+  }
 });
 
 test('reload with a sorry server that is also one of the servers (keepalived\'s s_svr_duplicates_rs; refused until 2026-12-05): one destination, at weight 1 while the quorum is lost, the server\'s weight when it is back; the dump writes it as configured', async () => {

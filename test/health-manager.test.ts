@@ -239,6 +239,22 @@ test('sorry_server takes traffic while no server is alive, and leaves when one i
   await w.mgr.stop();
 });
 
+test('sorry_server at the address of a destination already in the table at weight 0 (a real server a reload removed, draining): it becomes the sorry server at weight 1 (before: left at 0, no traffic while "sorry in"), and leaves with the quorum back', async () => {
+  const w = world({ services: [vs({ sorryServer: { addr: C, port: 80 }, realServers: [rs(0, { checkers: [checker({ retry: 0 })] }), rs(1, { checkers: [checker({ retry: 0 })] })] })] });
+  await w.mgr.start();
+  w.r.ctl.call('addDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: C, port: 80, weight: 0, fwd: 'dr' });
+  assert.deepEqual(w.table(), [`${A}:80/1`, `${B}:80/1`, `${C}:80/0`]);
+  w.set(A, false);
+  w.set(B, false);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${C}:80/1`], 'none alive: the sorry server takes the traffic');
+  assert.equal(w.mgr.refusedTotal, 0);
+  w.set(A, true);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(w.table(), [`${A}:80/1`], 'the quorum back: the sorry server leaves');
+  await w.mgr.stop();
+});
+
 test('a verdict that changes nothing in the table (a server down while the sorry server has the traffic) landing while a reload plans is kept by that reload: not counted toward the quorum, notify_down once (before: the reload put back the state it had planned with)', async () => {
   const c = checker({ retry: 0 });
   const cfg = { services: [vs({ quorum: 2, sorryServer: { addr: '10.0.0.14', port: 80 }, realServers: [rs(0, { checkers: [c] }), rs(1, { checkers: [c] }), rs(2, { notifyDown: { command: '/bin/c-down' }, checkers: [c] })] })] };

@@ -554,6 +554,14 @@ export class HealthManager {
    * 2026-12-05 the log was all there was.
    */
   refusedTotal = 0;
+  /**
+   * The args of sorry servers' addDest (updateQuorum): a destination already at that address (a
+   * real server a reload removed, draining at weight 0 until its drain-timeout) becomes the sorry
+   * server (editDest, weight 1), where any other addDest of one that exists is left as it is
+   * (keepalived's EEXIST). Kept at weight 0 it took no traffic while the quorum's status said
+   * "sorry in", and the drain's end deleted it (found 2026-12-07 by an exploratory run).
+   */
+  private readonly sorryAdds = new WeakSet<object>();
   /** The checks that cannot run now (NotRunEpisode), until one runs NOT_RUN_QUIET_MS after the last. */
   private notRunEpisode: NotRunEpisode | undefined;
 
@@ -1445,7 +1453,11 @@ export class HealthManager {
           // deletes it and adds the sorry server, with the sorry server's method and no thresholds).
           items.push({ verb: 'editDest', args: { ...args, ...sorryEntry(vs.spec), upper: 0, lower: 0 } });
         } else if (vs.sorryParked) items.push({ verb: 'editDest', args });
-        else items.push({ verb: 'addDest', args: { ...args, ...sorryEntry(vs.spec) } });
+        else {
+          const add = { ...args, ...sorryEntry(vs.spec) };
+          this.sorryAdds.add(add);
+          items.push({ verb: 'addDest', args: add });
+        }
         if (dup !== undefined) dup.present = 'zero';
         vs.sorryIn = true;
         vs.sorryParked = false;
@@ -1521,6 +1533,7 @@ export class HealthManager {
       return true;
     } catch (e) {
       const code = (e as { code?: string }).code;
+      if (verb === 'addDest' && code === 'DEST_EXISTS' && this.sorryAdds.has(args as object)) return this.tryCall('editDest', { ...(args as object), upper: 0, lower: 0 });
       if ((verb === 'addDest' && code === 'DEST_EXISTS') || (verb === 'deleteDest' && code === 'DEST_NOT_FOUND')) return true;
       // E.g. an operator deleted the service by hand: say so, count it, keep checking.
       this.refusedTotal++;
