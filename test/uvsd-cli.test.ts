@@ -567,7 +567,7 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     const warn = good.stderr.split('\n').filter((l) => l !== '');
     assert.match(warn[0]!, /^uvsd: warning: keepalived\.conf: .*k192\.168\.8\.21\.conf:1: global_defs ignored/);
     assert.match(warn[1]!, /^uvsd: warning: keepalived\.conf: .*:8: unsupported keyword "persistance_timeout"/, 'a misspelt keyword is shown');
-    assert.equal(warn[2], 'uvsd: configuration OK: 1 services, 2 servers, 2 warnings');
+    assert.equal(warn[2], 'uvsd: configuration OK: 1 service, 2 servers, 2 warnings');
     // A server off every --addr network (DR): refused as the start would refuse it, with the line.
     assert.equal(bad.code, 2, bad.stderr);
     assert.equal(bad.stdout, '');
@@ -575,7 +575,7 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
     // An HA group address nothing in the table uses (a typo?): a warning, not an error.
     assert.equal(groups.code, 0, groups.stderr);
     assert.match(groups.stderr, /^uvsd: warning: HA group web: 192\.168\.8\.201 is no VIP, local address or floating --addr of the table \(yet\); it moves with nothing until one uses it$/m);
-    assert.match(groups.stderr, /configuration OK: 1 services, 2 servers, 3 warnings\n$/);
+    assert.match(groups.stderr, /configuration OK: 1 service, 2 servers, 3 warnings\n$/);
     // A MISC_CHECK script that is not there: a warning with the misc_path line (a start would run the check and fail it).
     // Notify and quorum commands likewise (keepalived checks its scripts at load); one that runs is not warned about.
     assert.equal(m.code, 0, m.stderr);
@@ -583,13 +583,13 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
       `uvsd: warning: keepalived.conf: ${misc}:5: notify_up: ${plain} is not executable: it will fail when it is run\n` +
       `uvsd: warning: keepalived.conf: ${misc}:7: MISC_CHECK misc_path: /nonexistent/check.sh not found: the check fails (its real_server down) until it can run\n` +
       `uvsd: warning: keepalived.conf: ${misc}:2: scripts without a user run as root (uvsd's user): global_defs has no script_user and there is no keepalived_script user\n` +
-      'uvsd: configuration OK: 1 services, 1 servers, 4 warnings\n');
+      'uvsd: configuration OK: 1 service, 1 server, 4 warnings\n');
     // The YAML config file's command lines likewise, each named by its line and field.
     assert.equal(my.code, 0, my.stderr);
     assert.equal(my.stderr, `uvsd: warning: ${myaml}:6: services[0].health.quorum-down: /nonexistent/down.sh not found: it will fail when it is run\n` +
       `uvsd: warning: ${myaml}:11: services[0].servers[0].health.notify-up: ${plain} is not executable: it will fail when it is run\n` +
       `uvsd: warning: ${myaml}:13: services[0].servers[0].health.checks[0].misc-path: /nonexistent/check.sh not found: the check fails (its real server down) until it can run\n` +
-      'uvsd: configuration OK: 1 services, 1 servers, 3 warnings\n');
+      'uvsd: configuration OK: 1 service, 1 server, 3 warnings\n');
     // The YAML config file the same way.
     const yaml = file('u.yaml', 'services:\n  - proto: udp\n    address: 192.168.8.200\n    port: 53\n    scheduler: nosuch\n');
     await assertAllRefused([

@@ -62,6 +62,7 @@ export function checkConfig(c: CheckConfigInput, out: (s: string) => void, err: 
   const servers = list.services.reduce((n, s) => n + s.dests.length, 0);
   out(formatList(list, { numeric: true }));
   for (const n of notes) err(`uvsd: note: ${n}\n`);
-  err(`uvsd: configuration OK: ${list.services.length} services, ${servers} servers${warnings.length > 0 ? `, ${warnings.length} warnings` : ''}\n`);
+  const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+  err(`uvsd: configuration OK: ${count(list.services.length, 'service')}, ${count(servers, 'server')}${warnings.length > 0 ? `, ${count(warnings.length, 'warning')}` : ''}\n`);
   return 0;
 }

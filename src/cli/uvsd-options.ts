@@ -235,7 +235,7 @@ export function readCommandLine(argv: string[]): CommandLine {
     .option('--vrrp-fifo <path>', 'read keepalived\'s VRRP transitions from this FIFO (its global_defs vrrp_notify_fifo; created if missing) ' +
       'instead of notify scripts: an instance or sync group named after an HA group drives that group, any drives the director without groups (docs/ha.md)',
       checkedArg('--vrrp-fifo', emptyProblem))
-    .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts)', checkedArg('--state-file', emptyProblem))
+    .option('--state-file <path>', 'write the table here on every change and load it at start (survives restarts; at start its table wins over --config\'s, the file applies at the next reload)', checkedArg('--state-file', emptyProblem))
     .option('--check-config', 'check --config / --keepalived-conf as a start would, print the table (uvsadm -Ln) and exit: 0, or 2 with the error; nothing is opened')
     .option('--bgp-include <file>', 'announce VIPs through BIRD: write this BIRD config include (static protocol uvs_vips) on every change and run `configure`',
       checkedArg('--bgp-include', emptyProblem))
