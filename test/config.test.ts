@@ -861,7 +861,10 @@ test('daemon.sync: the sync daemons uvsd starts with, in uvsadm --start-daemon\'
     const o = { ...opts(cfg), fromCli: new Set<string>(), defaults: {} } as unknown as Opts;
     const { ignored } = checkDaemonReload(o, settingsOf(opts(cfg)), changed);
     assert.equal(ignored.length, 1);
-    assert.match(ignored[0]!, /^ignored daemon\.sync \{.*"ttl":2.*\} -> \{.*"ttl":3.*\}: read at start only \(uvsadm --stop-daemon \/ --start-daemon change the running daemons\)$/);
+    // As the file spells it (mcast-ttl, sync-key-file: before 2026-12-07 the verb's ttl, keyFile), and what uvsd started with.
+    assert.match(ignored[0]!, /^ignored daemon\.sync at start \{.*"mcast-ttl":2.*\} -> \{.*"mcast-ttl":3.*\}: read at start only \(uvsadm --stop-daemon \/ --start-daemon change the running daemons\)$/);
+    assert.match(ignored[0]!, /"sync-key-file":/);
+    assert.doesNotMatch(ignored[0]!, /"keyFile"|"ttl"/);
   } finally {
     r.ctl.sync.close();
     rmSync(dir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ import {
 import { UvsError } from '../control/errors.js';
 import { parseListen } from '../metrics/listen.js';
 import { syncConfigOf } from '../control/verbs.js';
-import { syncWhere, type SyncSettings, type SyncSpec } from '../control/syncconf.js';
+import { syncWhere, syncYaml, type SyncSettings, type SyncSpec } from '../control/syncconf.js';
 import type { SyncState } from '../sync/daemon.js';
 import { combinationProblem as combinationProblemOf, haGroupText, optionOf } from './combination.js';
 
@@ -177,18 +177,21 @@ export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings
   if (problem !== undefined) throw new UvsError('BAD_CONFIG', cfg.file, problem);
   const want = settingsOf(next);
   const show = (v: unknown): string => (v === undefined ? '(none)' : Array.isArray(v) ? v.join(' ') : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  // daemon.sync as the file spells it (mcast-interface, sync-key-file, ...), not the verb's fields.
+  const shown = (k: keyof DaemonSettings, v: unknown): string => (k === 'sync' && v !== undefined ? JSON.stringify(syncYaml(v as SyncSettings)) : show(v));
   const ignored: string[] = [];
   const applied: DaemonApplied = {};
   const changes: string[] = [];
   for (const [k, name] of Object.entries(START_ONLY_DAEMON_KEYS) as Array<[keyof DaemonSettings, string]>) {
-    const [was, now] = [show(running[k]), show(want[k])];
+    const [was, now] = [shown(k, running[k]), shown(k, want[k])];
     if (was === now) continue;
     if (k === 'haGroups') applied.haGroups = next.haGroup ?? [];
     else if (k === 'vrrpFifo') applied.vrrpFifo = { path: next.vrrpFifo };
     else {
       // The running sync daemons change with uvsadm (a restart with --state-file starts the saved ones).
       const how = k === 'sync' ? 'uvsadm --stop-daemon / --start-daemon change the running daemons' : 'restart uvsd to change it';
-      ignored.push(`ignored daemon.${name} ${was} -> ${now}: read at start only (${how})`);
+      // daemon.sync: compared with what uvsd started with, not the daemons running now (-L --daemon).
+      ignored.push(`ignored daemon.${name} ${k === 'sync' ? 'at start ' : ''}${was} -> ${now}: read at start only (${how})`);
       continue;
     }
     changes.push(`set ${name} ${was} -> ${now}`);
