@@ -78,7 +78,7 @@ describe('state files, the TAP deleted, --config defenses: two labs at a time', 
       const logged = JSON.parse(line!) as { keptAs: string; leftOut: string[] };
       assert.match(logged.keptAs, new RegExp(`^${esc(stateFile)}\\.refused-\\d{8}T\\d{6}Z$`));
       assert.equal(readFileSync(logged.keptAs, 'utf8'), text, 'the file as it was, byte for byte');
-      assert.match(logged.leftOut[0]!, /: add service TCP .*:443 \(nosuch\): Scheduler or persistence engine not found: nosuch: left out$/);
+      assert.match(logged.leftOut[0]!, /: add service TCP .*:443 \(nosuch\): Scheduler or persistence engine not found: nosuch: left out the service TCP .*:443 and its servers$/);
       assert.equal(await lab.uvsadmMust(['-Sn']), whole.replace(/^-A -t \S+:443 -s wrr\n/m, ''), 'the rest restored');
       // Its first save may still be pending (a timer after the start): either wording before the part tested.
       assert.match(status, new RegExp(`^state_file ${esc(stateFile)} (saved \\d+s ago|not saved yet); at start restored without 1 entry \\(the file kept as ${esc(logged.keptAs)}\\): `));

@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import { native } from '../datapath/port.js';
 import { dk, parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
 import { UvsError } from './errors.js';
-import { serviceText } from './protocol.js';
+import { serviceKey, serviceText } from './protocol.js';
 import { wallOf } from './clock.js';
 import { DumpBytes, type DumpOut } from './dump-bytes.js';
 import { CREATE_NEW, foreignUid, removeStale } from './trust.js';
@@ -160,9 +160,13 @@ function withoutEntryAt(cfg: ConfigFile, at: string | undefined): { cfg: ConfigF
   }
   const services = [];
   let found = false;
+  let instead: string | undefined;
   for (const s of cfg.services) {
     if (s.line === line) {
       found = true;
+      // Said whole: the refusal may name an edit of the service (--config's, in the table before the
+      // restore), and the service is gone from the table until a reload of --config adds it again.
+      instead = `left out the service ${serviceText(serviceKey(s.spec))} and its servers`;
       continue;
     }
     const i = s.destLines.indexOf(line);
@@ -177,7 +181,7 @@ function withoutEntryAt(cfg: ConfigFile, at: string | undefined): { cfg: ConfigF
   if (!found) return undefined;
   const kept = new Set(services.flatMap((s) => s.dests.map((d) => dk(d.service, d.addr, d.port))));
   const drains = cfg.drains?.filter((d) => kept.has(dk(d.service, d.addr, d.port)));
-  return { cfg: { ...cfg, services, ...(drains !== undefined ? { drains } : {}) } };
+  return { cfg: { ...cfg, services, ...(drains !== undefined ? { drains } : {}) }, ...(instead !== undefined ? { instead } : {}) };
 }
 
 /**
