@@ -513,7 +513,10 @@ export async function main(argv: string[]): Promise<void> {
     let atStart: StartRestore | undefined;
     if (r !== undefined && 'changes' in r) {
       saved = r.saved;
-      if (r.leftOut.length === 0) log.info({ stateFile, changes: r.changes.length }, 'table restored from the state file');
+      // Over a --config table: what the state file changed of it (a service added to the file while uvsd
+      // was down is deleted here, until a reload), the first ones as a reload's line has them.
+      const changed = opts.config !== undefined && r.changes.length > 0 ? listFields('changeList', 'changes', r.changes, 'uvsadm --reload --dry-run lists what a reload of --config would change back') : { changes: r.changes.length };
+      if (r.leftOut.length === 0) log.info({ stateFile, ...changed }, 'table restored from the state file');
       else {
         const kept = r.keptAs !== undefined ? `the file kept as ${r.keptAs}` : `the file could not be kept aside (${r.keepError})`;
         const n = `${r.leftOut.length} ${r.leftOut.length === 1 ? 'entry' : 'entries'}`;
