@@ -48,6 +48,9 @@ describe('state files, the TAP deleted, --config defenses: two labs at a time', 
       assert.equal(await lab.stopUvsd(), 0);
       await lab.startUvsd(args);
       assert.match(await lab.uvsadmMust(['-Ln']), new RegExp(`-> ${b!.replaceAll('.', '\\.')}:80 +Route +0 `), 'back at weight 0, still draining');
+      // The start's line says what the state file changed of --config's table: the draining server back.
+      const restored = JSON.parse((await waitLog(lab, /^table restored from the state file$/))[0]!) as { changeList?: string[]; changes: number };
+      assert.ok(restored.changes >= 1 && restored.changeList?.some((c) => c.includes(`${b}:80`)), JSON.stringify(restored));
       const [removed] = await waitLog(lab, /^drained server TCP .* removed$/, 1, DRAIN_S * 1000 + 4000);
       assert.equal(JSON.parse(removed!).msg, `drained server TCP ${VIP}:80 -> ${b}:80 removed`);
       assert.ok(Date.now() - drained >= DRAIN_S * 1000 - 500, 'when the drain the reload began ends, not a new one');
