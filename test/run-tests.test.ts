@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Schedule, kindOf } from './run-tests.js';
+import { Schedule } from './run-tests.js';
+import { kindOf } from './helpers/test-class.js';
 import { LAB_START_ARGS, labClassFile } from './lab/dr-lab.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

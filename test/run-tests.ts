@@ -21,8 +21,6 @@ import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { kindOf, type Kind } from './helpers/test-class.js';
 
-export { kindOf };
-
 interface Event {
   type: string;
   data: { nesting?: number; file?: string; name?: string; message?: unknown; testNumber?: number; count?: number; details?: { error?: unknown } };
