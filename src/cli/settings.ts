@@ -176,14 +176,14 @@ export function checkDaemonReload(opts: SettingsOptions, running: DaemonSettings
   const problem = combinationProblem(next, (name) => opts.fromCli.has(name));
   if (problem !== undefined) throw new UvsError('BAD_CONFIG', cfg.file, problem);
   const want = settingsOf(next);
-  const show = (v: unknown): string => (v === undefined ? '(none)' : Array.isArray(v) ? v.join(' ') : typeof v === 'object' ? JSON.stringify(v) : String(v));
   // daemon.sync as the file spells it (mcast-interface, sync-key-file, ...), not the verb's fields.
-  const shown = (k: keyof DaemonSettings, v: unknown): string => (k === 'sync' && v !== undefined ? JSON.stringify(syncYaml(v as SyncSettings)) : show(v));
+  const show = (k: keyof DaemonSettings, v: unknown): string => (v === undefined ? '(none)' : k === 'sync' ? JSON.stringify(syncYaml(v as SyncSettings))
+    : Array.isArray(v) ? v.join(' ') : typeof v === 'object' ? JSON.stringify(v) : String(v));
   const ignored: string[] = [];
   const applied: DaemonApplied = {};
   const changes: string[] = [];
   for (const [k, name] of Object.entries(START_ONLY_DAEMON_KEYS) as Array<[keyof DaemonSettings, string]>) {
-    const [was, now] = [shown(k, running[k]), shown(k, want[k])];
+    const [was, now] = [show(k, running[k]), show(k, want[k])];
     if (was === now) continue;
     if (k === 'haGroups') applied.haGroups = next.haGroup ?? [];
     else if (k === 'vrrpFifo') applied.vrrpFifo = { path: next.vrrpFifo };
