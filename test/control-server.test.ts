@@ -641,8 +641,8 @@ test('listConns without a cursor (an older uvsadm, a script) of 200,000 entries:
     const line = lineOf(s);
     s.resume();
     const text = await line;
-    const { busiest, withGc, count } = await sliced.stop();
-    t.diagnostic(`longest slice ${big.ctl.slowest.ms.toFixed(1)} ms (cpu ${big.ctl.slowest.cpuMs.toFixed(1)}); busiest ${big.ctl.busiest.ms.toFixed(1)} ms of CPU, ${busiest.toFixed(1)} without a collection (${withGc} of ${count} slices had one)`);
+    const { busiest, at, withGc, count } = await sliced.stop();
+    t.diagnostic(`longest slice ${big.ctl.slowest.ms.toFixed(1)} ms (cpu ${big.ctl.slowest.cpuMs.toFixed(1)}); busiest ${big.ctl.busiest.ms.toFixed(1)} ms of CPU, ${busiest.toFixed(1)} without a collection (slice ${at + 1} of ${count}; ${withGc} had one)`);
     assert.equal(text.length, whole + 1);
     assert.deepEqual(JSON.parse(text), want);
     assert.equal(big.ctl.slowest.verb, 'listConns');
@@ -756,9 +756,9 @@ test('listConns without a cursor under --workers: each page one question to one 
   const sliced = sliceRecorder(shadow.ctl);
   most = 0;
   const { text, all } = await turnsUntilReply(path, '{"id":2,"verb":"listConns","args":{}}\n');
-  const { busiest, withGc, count } = await sliced.stop();
+  const { busiest, at, withGc, count } = await sliced.stop();
   const mostAsked = most;
-  t.diagnostic(`loop turns before the whole reply: ${all}; longest slice ${shadow.ctl.slowest.ms.toFixed(1)} ms; busiest ${shadow.ctl.busiest.ms.toFixed(1)} ms of CPU, ${busiest.toFixed(1)} without a collection (${withGc} of ${count} slices had one)`);
+  t.diagnostic(`loop turns before the whole reply: ${all}; longest slice ${shadow.ctl.slowest.ms.toFixed(1)} ms; busiest ${shadow.ctl.busiest.ms.toFixed(1)} ms of CPU, ${busiest.toFixed(1)} without a collection (slice ${at + 1} of ${count}; ${withGc} had one)`);
   const r = JSON.parse(text) as { result: ConnsResult };
   assert.deepEqual([r.result.conns.length, r.result.truncated], [100_000, true]);
   assert.deepEqual(r.result, await shadow.ctl.call('listConns', {}));
@@ -839,7 +839,7 @@ test('stringifySliced writes a text made while written (StreamedText: --dump-con
  * (2.4 ms as a rule). The slicing bounds the listing's own work, so the busiest slice is the
  * busiest one that no collection overlapped; how many had one is reported beside it.
  */
-function sliceRecorder(control: unknown): { stop(): Promise<{ busiest: number; withGc: number; count: number }> } {
+function sliceRecorder(control: unknown): { stop(): Promise<{ busiest: number; at: number; withGc: number; count: number }> } {
   const slices: Array<{ end: number; ms: number; cpuMs: number }> = [];
   const ctl = control as { held(verb: string, ms: number, cpuMs: number): void };
   const held = ctl.held.bind(ctl);
@@ -856,8 +856,12 @@ function sliceRecorder(control: unknown): { stop(): Promise<{ busiest: number; w
       watch.disconnect();
       ctl.held = held;
       const gcIn = (s: { end: number; ms: number }): boolean => gcs.some((g) => g.startTime < s.end && g.startTime + g.duration > s.end - s.ms);
-      const clean = slices.filter((s) => !gcIn(s));
-      return { busiest: Math.max(0, ...clean.map((s) => s.cpuMs)), withGc: slices.length - clean.length, count: slices.length };
+      let [busiest, at, withGc] = [0, -1, 0];
+      slices.forEach((s, i) => {
+        if (gcIn(s)) withGc++;
+        else if (s.cpuMs > busiest) [busiest, at] = [s.cpuMs, i];
+      });
+      return { busiest, at, withGc, count: slices.length };
     },
   };
 }
