@@ -11,7 +11,6 @@ import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import net, { connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { handleLine, listenControl, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
 import { hasLongArray, jsonStringBytes, streamedText, stringifySliced } from '../src/control/slices.js';
@@ -27,6 +26,7 @@ import { CONNS_PAGE_ROWS } from '../src/control/verbs.js';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { largeAllocations, largestAllocated } from './helpers/alloc.js';
 import { checkedConfig } from './helpers/checked-config.js';
+import { connRig, lineOf, queuedWhenStill, turnsUntilReply } from './helpers/control-socket.js';
 
 let dir: string;
 let r: Rig;
@@ -551,13 +551,6 @@ test(`fuzz: ${PROTO_CASES.toLocaleString('en')} random request lines, sent in ra
   assert.equal((after[0] as { id: string; ok: boolean }).ok, true);
 });
 
-/** A rig whose table holds n UDP entries (slots 0..n-1), inserted directly. */
-function connRig(n: number, connMax: number): Rig {
-  const big = rig({ addrs: ['192.168.8.10/24'], connMax });
-  for (let i = 0; i < n; i++) big.dp.ct.insert(17, (0xc0a80900 + (i >> 16)) | 0, i & 0xffff, 0xc0a808c8 | 0, 53, 0xc0a80814 | 0, 53, (0xc0a80900 + (i >> 16)) | 0, i & 0xffff, big.dp.nowTick + 1000, false);
-  return big;
-}
-
 /** uvsadm -Lc's requests: listConns pages from cursor 0 on, asking for the rows it may still print. */
 async function allPages(call: (args: { cursor: number; max: number }) => unknown, max = CONNS_MAX_DEFAULT): Promise<{ rows: ConnInfo[]; truncated: boolean; pages: Array<{ cursor: number; rows: number }> }> {
   const pages: Array<{ cursor: number; rows: number }> = [];
@@ -603,54 +596,6 @@ test('listConns with a cursor (uvsadm -Lc) answers a page of at most 1,000 rows 
   assert.deepEqual(pages.rows, (sparse.ctl.call('listConns', {}) as ConnsResult).conns);
   assert.deepEqual([pages.rows.length, pages.truncated], [4, false]);
   assert.deepEqual(pages.pages, [{ cursor: 0, rows: 1 }, { cursor: 65_536, rows: 1 }, { cursor: 131_072, rows: 1 }, { cursor: 196_608, rows: 1 }]);
-});
-
-/** Until the server's side of its last connection stops growing its unwritten bytes (5 looks 100 ms apart alike): those bytes. */
-async function queuedWhenStill(server: Server): Promise<number> {
-  let sock: Socket | undefined;
-  server.on('connection', (s: Socket) => (sock = s));
-  let queued = -1;
-  for (let still = 0; still < 5;) {
-    await new Promise((r) => setTimeout(r, 100));
-    const q = sock?.writableLength ?? -1;
-    still = q === queued && q >= 0 ? still + 1 : 0;
-    queued = q;
-  }
-  return queued;
-}
-
-test('listConns without a cursor (an older uvsadm, a script) of 200,000 entries: the reply docs/control-protocol.md gives (100,000 rows, truncated), made while written: a client that reads nothing holds about a MiB of it in uvsd, not the listing (~20 MB); no slice of the loop over a few ms of CPU', async (t) => {
-  const big = connRig(200_000, 262_144);
-  const want = { id: 1, ok: true, result: big.ctl.call('listConns', {}) as ConnsResult };
-  assert.deepEqual([want.result.conns.length, want.result.truncated], [100_000, true]);
-  const path = join(dir, `s${n++}.sock`);
-  const server = await listenControl(path, (v, a) => big.ctl.callAsync(v, a), (e) => { throw e; });
-  servers.push(server);
-  const still = queuedWhenStill(server);
-  big.ctl.resetSlowest();
-  const sliced = sliceRecorder(big.ctl);
-  const s = connect(path);
-  try {
-    s.pause(); // reads nothing until told
-    s.write('{"id":1,"verb":"listConns","args":{}}\n');
-    const queued = await still;
-    const whole = JSON.stringify(want).length;
-    t.diagnostic(`unread in uvsd while the client reads nothing: ${queued} bytes of the ${whole}-byte reply`);
-    // 1 MiB (writeHigh), a 64 KB piece and a page (256 rows, ~50 KB) past it at most; before: the whole reply.
-    assert.ok(queued < 1.5 * 2 ** 20, `uvsd holds ${queued} bytes of the reply`);
-    const line = lineOf(s);
-    s.resume();
-    const text = await line;
-    const { busiest, at, withGc, count } = await sliced.stop();
-    t.diagnostic(`longest slice ${big.ctl.slowest.ms.toFixed(1)} ms (cpu ${big.ctl.slowest.cpuMs.toFixed(1)}); busiest ${big.ctl.busiest.ms.toFixed(1)} ms of CPU, ${busiest.toFixed(1)} without a collection (slice ${at + 1} of ${count}; ${withGc} had one)`);
-    assert.equal(text.length, whole + 1);
-    assert.deepEqual(JSON.parse(text), want);
-    assert.equal(big.ctl.slowest.verb, 'listConns');
-    // A slice ends after SLICE_MS (2 ms), a page (~0.25 ms) or 32 rows later.
-    assert.ok(busiest < 10, `a slice took ${busiest} ms of CPU`);
-  } finally {
-    s.destroy();
-  }
 });
 
 test('dumpConfig (uvsadm --dump-config) from the socket at 4,000 services x 4 checked servers: the reply is the dump\'s text as JSON.stringify writes it, made while written: uvsd makes no object of 256 KiB or more while answering (before: the text as one string, the reply as another, ~2.4 MB each), and a client that reads nothing holds about a MiB of it in uvsd; for one that closes no more of it is made', async (t) => {
@@ -721,52 +666,6 @@ test('dumpConfig (uvsadm --dump-config) from the socket at 4,000 services x 4 ch
   assert.ok(atClose < 0.75 * want.length / 65536, `${atClose} parts made`);
 });
 
-test('listConns without a cursor under --workers: each page one question to one worker, as with a cursor; no slice of the loop over a few ms of CPU (the 100,000 rows of every worker\'s table were made in one); a client that closes mid-listing is asked no more pages for', async (t) => {
-  const shadow = connRig(0, 1024);
-  const parts = [connRig(60_000, 65_536), connRig(50_000, 65_536)];
-  let asked = 0;
-  let most = 0; // rows asked of a worker at once
-  shadow.ctl.info.workers = {
-    count: 2, apply: () => {}, pull: () => {},
-    connsPage: (k, from, max, scan) => {
-      asked++;
-      most = Math.max(most, max);
-      return Promise.resolve(snapshotConns(parts[k]!.dp.ct, parts[k]!.dp.nowTick, max, from, scan));
-    },
-    laddrs: () => Promise.resolve([]), neigh: () => Promise.resolve([]), status: () => [], steering: () => 'automq',
-    syncMaster: () => {}, syncDump: () => {}, onSyncRecords: null, post: () => {}, trace: () => {},
-    explain: () => Promise.reject(new Error('not here')),
-  };
-  const path = join(dir, `s${n++}.sock`);
-  const server = await listenControl(path, (v, a) => shadow.ctl.callAsync(v, a), (e) => { throw e; });
-  servers.push(server);
-  const still = queuedWhenStill(server);
-  const gone = connect(path);
-  gone.pause();
-  gone.write('{"id":1,"verb":"listConns","args":{}}\n');
-  await still;
-  gone.destroy();
-  await new Promise((r) => setTimeout(r, 200));
-  const atClose = asked;
-  await new Promise((r) => setTimeout(r, 300));
-  t.diagnostic(`pages asked for a client that read nothing and closed: ${atClose}`);
-  assert.equal(asked, atClose, 'no page asked for after the client closed');
-  assert.ok(asked < 100, `${asked} pages of 256 rows for ~1 MiB of reply (the listing ~390)`);
-  shadow.ctl.resetSlowest();
-  const sliced = sliceRecorder(shadow.ctl);
-  most = 0;
-  const { text, all } = await turnsUntilReply(path, '{"id":2,"verb":"listConns","args":{}}\n');
-  const { busiest, at, withGc, count } = await sliced.stop();
-  const mostAsked = most;
-  t.diagnostic(`loop turns before the whole reply: ${all}; longest slice ${shadow.ctl.slowest.ms.toFixed(1)} ms; busiest ${shadow.ctl.busiest.ms.toFixed(1)} ms of CPU, ${busiest.toFixed(1)} without a collection (slice ${at + 1} of ${count}; ${withGc} had one)`);
-  const r = JSON.parse(text) as { result: ConnsResult };
-  assert.deepEqual([r.result.conns.length, r.result.truncated], [100_000, true]);
-  assert.deepEqual(r.result, await shadow.ctl.call('listConns', {}));
-  // A page (256 rows) and one more at a time; the old whole-table snapshot asked each worker for all 100,001.
-  assert.ok(mostAsked <= 257, `${mostAsked} rows asked of a worker at once`);
-  assert.ok(busiest < 10, `a slice took ${busiest} ms of CPU`);
-});
-
 test('listConns with a cursor under --workers: worker 0\'s table, then worker 1\'s, each page one question to one worker; the pages are the rows of the reply without a cursor', async () => {
   const shadow = connRig(0, 1024);
   const parts = [connRig(1500, 4096), connRig(700, 4096)];
@@ -831,91 +730,6 @@ test('stringifySliced writes a text made while written (StreamedText: --dump-con
   assert.equal(chars.join(''), want);
   assert.equal(jsonStringBytes(Buffer.from(text)).toString(), JSON.stringify(text).slice(1, -1));
 });
-
-/**
- * Records each slice of ctl's sliced verbs (its CPU) and the collections while they run. A young
- * collection takes whatever it takes in whichever slice it falls: under load (10-17) one took up
- * to 15 ms of this thread's CPU, and a 200,000-entry listing's slice once took 13.5 ms in CI
- * (2.4 ms as a rule). The slicing bounds the listing's own work, so the busiest slice is the
- * busiest one that no collection overlapped; how many had one is reported beside it.
- */
-function sliceRecorder(control: unknown): { stop(): Promise<{ busiest: number; at: number; withGc: number; count: number }> } {
-  const slices: Array<{ end: number; ms: number; cpuMs: number }> = [];
-  const ctl = control as { held(verb: string, ms: number, cpuMs: number): void };
-  const held = ctl.held.bind(ctl);
-  ctl.held = (verb, ms, cpuMs) => {
-    slices.push({ end: performance.now(), ms, cpuMs });
-    held(verb, ms, cpuMs);
-  };
-  const gcs: PerformanceEntry[] = [];
-  const watch = new PerformanceObserver((l) => gcs.push(...l.getEntries()));
-  watch.observe({ entryTypes: ['gc'] });
-  return {
-    async stop() {
-      await new Promise((res) => setTimeout(res, 20)); // the last collections' entries
-      watch.disconnect();
-      ctl.held = held;
-      const gcIn = (s: { end: number; ms: number }): boolean => gcs.some((g) => g.startTime < s.end && g.startTime + g.duration > s.end - s.ms);
-      let [busiest, at, withGc] = [0, -1, 0];
-      slices.forEach((s, i) => {
-        if (gcIn(s)) withGc++;
-        else if (s.cpuMs > busiest) [busiest, at] = [s.cpuMs, i];
-      });
-      return { busiest, at, withGc, count: slices.length };
-    },
-  };
-}
-
-/**
- * The reply line sock brings (with its newline), its bytes kept as they come and decoded once.
- * Before: `text += chunk` and text.endsWith() at each chunk flattened the whole text each time
- * (~370 chunks of a 20 MB reply: 14.6 s of this process's CPU, past the 20 s timeout at load
- * 10; now ~0.5 s), and chunks kept as strings would sit in the JS heap, copied by each young
- * collection that falls in one of the listing's slices (counted as its CPU).
- */
-function lineOf(sock: Socket): Promise<string> {
-  const bufs: Buffer[] = [];
-  return new Promise((resolve) => {
-    const onData = (b: Buffer): void => {
-      bufs.push(b);
-      if (b[b.length - 1] !== 0x0a) return;
-      sock.off('data', onData);
-      resolve(Buffer.concat(bufs).toString('utf8'));
-    };
-    sock.on('data', onData);
-  });
-}
-
-/** Send one request line; the reply's text, and how many times the event loop turned before its first byte came and before all of it had. */
-async function turnsUntilReply(path: string, line: string): Promise<{ text: string; first: number; all: number }> {
-  let turns = 0;
-  let spinning = true;
-  const spin = (): void => {
-    turns++;
-    if (spinning) setImmediate(spin);
-  };
-  try {
-    return await new Promise<{ text: string; first: number; all: number }>((resolve, reject) => {
-      const s = connect(path);
-      let at = -1;
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new Error('no whole reply within 20 s'));
-      }, 20_000);
-      s.once('data', () => (at = turns));
-      void lineOf(s).then((text) => {
-        clearTimeout(timer);
-        s.destroy();
-        resolve({ text, first: at, all: turns });
-      });
-      s.on('error', reject);
-      s.write(line);
-      setImmediate(spin);
-    });
-  } finally {
-    spinning = false;
-  }
-}
 
 test('list of a large table (8,000 services) is built and written in slices: the same reply, and the event loop runs between the slices', async (t) => {
   const big = rig({ addrs: ['192.168.0.10/16'], destMax: 16384 });
