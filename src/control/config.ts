@@ -187,6 +187,10 @@ const SERVICE_KEYS = ['proto', 'address', 'port', 'fwmark', 'scheduler', 'flags'
 const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'tun-type', 'tun-port', 'tun-csum', 'health'];
 /** A state file's servers may also be draining: until when (ConfigFile.drains). */
 const STATE_SERVER_KEYS = [...SERVER_KEYS, 'drain-until'];
+/** What a --config file's server with a state file's key is told (a state file copied as a config while a server drained). */
+const STATE_ONLY_HINT: Readonly<Record<string, string>> = {
+  'drain-until': "a state file's field (this server was draining when uvsd saved it), not a --config file's: leave the server out (it was being removed), or make the file with uvsadm --dump-config",
+};
 const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
 
 /** Parse and check the shape of a config file's text. Values' meaning is checked by loadTable. */
@@ -209,13 +213,13 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     const r = (n as { range?: [number, number, number] } | null)?.range;
     return r === undefined ? 1 : lc.linePos(r[0]).line;
   };
-  const mapFields = (f: Field, allowed: string[]): Map<string, Field> => {
+  const mapFields = (f: Field, allowed: string[], hints?: Readonly<Record<string, string>>): Map<string, Field> => {
     if (!isMap(f.node)) fail(file, f.line, f.path || 'document', 'must be a mapping');
     const out = new Map<string, Field>();
     for (const pair of f.node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '?';
       const path = f.path === '' ? key : `${f.path}.${key}`;
-      if (!allowed.includes(key)) fail(file, lineOf(pair.key), path, `unknown field (known: ${allowed.join(', ')})`);
+      if (!allowed.includes(key)) fail(file, lineOf(pair.key), path, hints?.[key] ?? `unknown field (known: ${allowed.join(', ')})`);
       out.set(key, { node: (pair.value as YamlNode | null) ?? null, line: lineOf(pair.value ?? pair.key), path });
     }
     return out;
@@ -511,7 +515,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       if (!isNull(servers)) {
         const seenDests = new Map<string, number>();
         for (const df of list(servers!)) {
-          const dm = mapFields(df, o.stateFile === true ? STATE_SERVER_KEYS : SERVER_KEYS);
+          const dm = mapFields(df, o.stateFile === true ? STATE_SERVER_KEYS : SERVER_KEYS, STATE_ONLY_HINT);
           const addr = str(dm.get('address') ?? fail(file, df.line, `${df.path}.address`, 'missing'));
           let fwd: Fwd = 'dr';
           if (dm.get('method')) {
