@@ -202,12 +202,12 @@ test('a station answering for two VIPs gets both defended at once (RFC 5227 2.4:
   assert.equal(r.counters().arp_conflicts, 5);
 });
 
-test('its state in uvsadm --status and /status.json: the lap; each address uvsd claims, a VIP or not, with its last probe and conflicts; the stations answering, by address', () => {
+test('its state in uvsadm --status and /status.json: the lap and the addresses it watches (from the start: was 0 during the first lap); each address uvsd claims, a VIP or not, with its last probe and conflicts; the stations answering, by address', () => {
   const { r, w } = watchedVip();
   r.sink.take();
   const before = w.status(r.clock.now);
   assert.deepEqual(before.addresses, [{ addr: DIR_IP, vip: false, conflicts: 0 }, { addr: VIP, vip: true, conflicts: 0 }], 'no probe yet: no probedAt');
-  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: before }), new RegExp(`^arp_watch lap 2s addresses 0 probes 0\narp_addr ${DIR_IP} probed never conflicts 0\narp_vip ${VIP} probed never conflicts 0$`, 'm'));
+  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: before }), new RegExp(`^arp_watch lap 2s addresses 2 probes 0\narp_addr ${DIR_IP} probed never conflicts 0\narp_vip ${VIP} probed never conflicts 0$`, 'm'));
   // The VIP probed at once (a DR server joined) and answered twice, then 1.5 s on.
   r.advance(250);
   w.check(r.clock.now);

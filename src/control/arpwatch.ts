@@ -27,7 +27,7 @@ const LOST_REPEAT_MS = 10_000;
 export interface ArpWatchStatus {
   /** Seconds per lap; 0: off. */
   lapS: number;
-  /** Addresses of the current lap. */
+  /** Addresses the watch probes now (each address uvsd claims; 0 while off). Until 2026-12-07 the current lap's, 0 during the first lap. */
   addrs: number;
   /** Probes the watch sent. */
   probes: number;
@@ -179,7 +179,7 @@ export class ArpWatch {
     const watched = this.lapMs === 0 ? [] : claimedAddrs(this.dp).sort((a, b) => (a >>> 0) - (b >>> 0));
     return {
       lapS: this.lapMs / 1000,
-      addrs: this.lap.length,
+      addrs: watched.length,
       probes: this.probes,
       addresses: watched.map((ip) => {
         const t = this.probedAt.get(ip);
