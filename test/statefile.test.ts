@@ -627,6 +627,67 @@ test('upgrade: a state file of an older uvsd with entries this one refuses (RIP:
   assert.equal(line, `state_file ${file} saved 0s ago; at start restored without 2 entries (the file kept as X): F:9: ... ...`);
 }));
 
+test('downgrade: a state file of a newer uvsd with fields this one does not know leaves out the entries holding them (a server; a service, or a checked service whole), restores the rest and names each; one outside the services refuses the file', () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  const text = framed(`services:
+  - proto: tcp
+    address: 192.168.8.210
+    port: 80
+    scheduler: rr
+    servers:
+      - address: 192.168.8.20
+        weight: 1
+        newer-knob: 3
+      - { address: 192.168.8.21, weight: 2, method: dr }
+      - { address: 192.168.8.22, weight: 1, newer-flag: true }   # a comment after it
+  - proto: tcp
+    address: 192.168.8.211
+    port: 80
+    scheduler: wlc
+    newer-service-knob: x
+    servers:
+      - { address: 192.168.8.23, weight: 1 }
+  - proto: tcp
+    address: 192.168.8.212
+    port: 80
+    scheduler: rr
+    health: { checks: [ { type: tcp } ] }
+    servers:
+      - { address: 192.168.8.24, weight: 1 }
+      - { address: 192.168.8.25, weight: 1, newer-knob: 1 }
+  - proto: udp
+    address: 192.168.8.213
+    port: 53
+    scheduler: rr
+    servers:
+      - { address: 192.168.8.26, weight: 1 }
+`);
+  writeFileSync(file, text);
+  const { r, cm } = started('services: []\n');
+  const res = restoreState(cm, file, AT) as RestoredState;
+  assert.deepEqual(res.leftOut.map((l) => l.replace(file, 'F').replace(/ \(known: [^)]*\)/, '')), [
+    'F:10: services[0].servers[0].newer-knob: unknown field: left out the server at line 8',
+    'F:12: services[0].servers[2].newer-flag: unknown field: left out the server at line 12',
+    'F:17: services[1].newer-service-knob: unknown field: left out the service at line 13 and its servers',
+    'F:27: services[2].servers[1].newer-knob: unknown field: left out the service at line 20 and its servers',
+  ]);
+  assert.equal(rules(r), [
+    '-A -t 192.168.8.210:80 -s rr', '-a -t 192.168.8.210:80 -r 192.168.8.21:80 -g -w 2',
+    '-A -u 192.168.8.213:53 -s rr', '-a -u 192.168.8.213:53 -r 192.168.8.26:53 -g -w 1', '',
+  ].join('\n'));
+  assert.equal(res.keptAs, `${file}.refused-${STAMP}`);
+  assert.equal(readFileSync(res.keptAs, 'utf8'), text, 'kept byte for byte');
+  // Outside the services, or sharing its line with another entry: the file refused, as before.
+  for (const [bad, at] of [
+    [text.replace('services:\n', 'daemon:\n  newer-daemon-knob: 1\nservices:\n'), 'daemon.newer-daemon-knob'],
+    [framed('services: [ { proto: tcp, address: 192.168.8.214, port: 80, newer: 1 } ]\n'), 'services[0].newer'],
+  ] as const) {
+    writeFileSync(file, bad);
+    const refused = restoreState(started('services: []\n').cm, file, AT) as RefusedState;
+    assert.match(refused.refused, new RegExp(`^${file}:\\d+: ${at.replace(/[.[\]]/g, '\\$&')}: unknown field`));
+  }
+}));
+
 test('upgrade: a real server that is a later service\'s VIP leaves out that server, not the later (valid) service with all of its servers', () => withDir(async (dir) => {
   const file = join(dir, 'state.yaml');
   writeFileSync(file, framed(`services:

@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { native } from '../datapath/port.js';
 import { dk, parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
 import { UvsError } from './errors.js';
+import { yaml } from './yaml-lazy.js';
 import { serviceKey, serviceText } from './protocol.js';
 import { wallOf } from './clock.js';
 import { DumpBytes, type DumpOut } from './dump-bytes.js';
@@ -74,12 +75,80 @@ export function lockStateFile(file: string): string | undefined {
   return undefined; // fd stays open: the lock lasts as long as the process
 }
 
-/** Read a state file: its table, or a BAD_CONFIG "FILE: problem" (as for invalid YAML). */
-export function readStateFile(file: string): ConfigFile {
-  const text = readConfigText(file);
-  const problem = stateProblem(text);
+/**
+ * Read a state file: its table, or a BAD_CONFIG "FILE: problem" (as for invalid YAML). A service
+ * or server entry the reading refuses (a field a newer uvsd wrote, a value out of this one's range:
+ * a downgrade) is left out, its lines made comments, and said in leftOut ("FILE:LINE: why: left
+ * out ..."); a refusal outside the services (daemon settings, marks) refuses the file.
+ */
+function readStateFile(file: string, leftOut: string[]): ConfigFile {
+  const original = readConfigText(file);
+  const problem = stateProblem(original);
   if (problem !== undefined) throw new UvsError('BAD_CONFIG', file, `${file}: ${problem}`);
-  return parseConfig(text, file, { stateFile: true });
+  let entries: Entries | undefined;
+  let text = original;
+  for (;;) {
+    try {
+      return parseConfig(text, file, { stateFile: true });
+    } catch (e) {
+      const at = e instanceof UvsError ? /^(.*):(\d+)$/.exec(e.detail ?? '') : null;
+      const cut = at === null || at[1] !== file ? undefined : (entries ??= new Entries(original)).cut(text, Number(at[2]));
+      if (cut === undefined) throw e;
+      // The path as the file has it (the text read has the entries left out before as comments).
+      const why = (e as Error).message.replace(/^(.*?: )services\[\d+\](\.servers\[\d+\])?/, (_m, head: string, srv?: string) =>
+        `${head}${cut.path}${srv === undefined || cut.server === undefined ? '' : `.servers[${cut.server}]`}`);
+      leftOut.push(`${why}: ${cut.what}`);
+      text = cut.text;
+    }
+  }
+}
+
+/** A state file's service and server entries, by line: what to leave out when reading refuses one (readStateFile). */
+class Entries {
+  private readonly lc;
+  private readonly services;
+
+  constructor(private readonly original: string) {
+    const Y = yaml();
+    this.lc = new Y.LineCounter();
+    const services = Y.parseDocument(original, { lineCounter: this.lc }).get('services', true);
+    this.services = Y.isSeq(services) ? services.items.filter(Y.isMap) : [];
+  }
+
+  /**
+   * text (the file's, line for line) with the entry holding `line` (1-based) made comments, the
+   * entry's path in the file and what was left out; undefined when the line is in no service, or
+   * the entry shares a line with something else (a flow list on one line). A server of a service
+   * with health checks takes its service with it (they list its servers by position).
+   */
+  cut(text: string, line: number): { text: string; path: string; server?: number; what: string } | undefined {
+    const Y = yaml();
+    const lineOf = (offset: number): number => this.lc.linePos(offset).line;
+    const lines = (n: { range?: [number, number, number] | null }): [number, number] =>
+      n.range == null ? [0, -1] : [lineOf(n.range[0]), lineOf(Math.max(n.range[0], n.range[1] - 1))];
+    const inside = (n: { range?: [number, number, number] | null }): boolean => lines(n)[0] <= line && line <= lines(n)[1];
+    const i = this.services.findIndex(inside);
+    const svc = this.services[i];
+    if (svc === undefined) return undefined;
+    const list = svc.get('servers', true);
+    const servers = Y.isSeq(list) ? list.items : [];
+    const j = servers.findIndex((d) => Y.isMap(d) && inside(d));
+    const entry = (j >= 0 && !svc.has('health') ? servers[j]! : svc) as { range: [number, number, number] };
+    const [from, to] = lines(entry);
+    // The entry alone on its lines: "- " (and indentation) before it, nothing but a comment after it.
+    const [start, end] = entry.range;
+    const bol = this.original.lastIndexOf('\n', start - 1) + 1;
+    const eol = this.original.indexOf('\n', end);
+    // A block mapping's range ends after its last line's newline; a flow one's at its brace.
+    const after = this.original[end - 1] === '\n' ? '' : this.original.slice(end, eol === -1 ? this.original.length : eol);
+    if (!/^\s*-\s*$/.test(this.original.slice(bol, start)) || !/^\s*(#.*)?$/.test(after)) return undefined;
+    const out = text.split('\n');
+    for (let k = from - 1; k < to; k++) out[k] = `#${out[k]}`;
+    return {
+      text: out.join('\n'), path: `services[${i}]`, ...(j >= 0 ? { server: j } : {}),
+      what: entry === svc ? `left out the service at line ${from} and its servers` : `left out the server at line ${from}`,
+    };
+  }
 }
 
 /** A refused state file at start: why, and where it was kept (or why it could not be). */
@@ -119,12 +188,13 @@ export function restoreState(config: ConfigManager, file: string, now = new Date
     }
   };
   let saved: ConfigFile;
+  const leftOut: string[] = [];
   try {
-    saved = readStateFile(file);
+    saved = readStateFile(file, leftOut);
   } catch (e) {
     return { refused: (e as Error).message, ...kept() };
   }
-  const leftOut = [...saved.warnings ?? []];
+  leftOut.push(...saved.warnings ?? []);
   for (;;) {
     try {
       const changes = config.apply(saved, false);
