@@ -31,6 +31,7 @@ test('uvs-decap refuses a bad option with exit 2 and one line naming it, command
   const cases: Array<[string[], string]> = [
     [[], "uvs-decap: required option '--vip <list>' not specified"],
     [[...VIP, '--bogus'], "uvs-decap: unknown option '--bogus'"],
+    [['--bogus'], "uvs-decap: unknown option '--bogus'"], // named before the missing --vip (was: "required option ... not specified")
     [[...VIP, 'eth0'], 'uvs-decap: unexpected argument "eth0": uvs-decap takes options only (uvs-decap --help)'],
     [[...VIP, '--tun'], "uvs-decap: option '--tun <name>' argument missing"],
     [[...VIP, '--tun', ''], 'uvs-decap: --tun must be an interface name of 1..15 characters without "/" or spaces, got ""'],

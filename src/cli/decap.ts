@@ -39,16 +39,18 @@ function sh(argv: string[]): void {
 // Bad options: one line naming the option and the value, exit 2, as uvsd's (options.ts).
 const program = new Command('uvs-decap')
   .description('decapsulate IPIP, GRE and GUE packets from a uvs director into a TUN device holding the VIPs')
-  .requiredOption('--vip <list>', 'VIP(s) to accept, comma separated')
+  .option('--vip <list>', 'VIP(s) to accept, comma separated (required)')
   .option('--dev <ifname>', 'interface the IPIP packets arrive on', checkedArg('--dev', ifnameProblem), 'eth0')
   .option('--tun <name>', 'TUN device to create', checkedArg('--tun', ifnameProblem), 'uvsdecap0')
   .option('--mtu <n>', 'MTU of the TUN device, 576..9000', intArg('--mtu', 576, 9000), 1480)
   .option('--gue-port <n>', 'UDP port GUE packets arrive on, 1..65535 (ipvsadm --tun-type gue --tun-port n); none by default', intArg('--gue-port', 1, 65535))
   .version(`uvs-decap ${UVS_VERSION}`, '-V, --version');
 parseCommandLine(usageErrors(program, 'uvs-decap'));
-const o = program.opts<{ vip: string; dev: string; tun: string; mtu: number; guePort?: number }>();
+const o = program.opts<{ vip?: string; dev: string; tun: string; mtu: number; guePort?: number }>();
+// Checked after the parse, so an unknown option is named first (commander's requiredOption was checked before it).
+const vipList = o.vip ?? program.error("error: required option '--vip <list>' not specified");
 
-const vips = o.vip.split(',').map((v) => {
+const vips = vipList.split(',').map((v) => {
   const ip = parseIp(v.trim());
   // As a VIP of uvsd: a unicast host address (no 0.0.0.0, loopback, multicast, broadcast, class E).
   const why = ip < 0 ? 'not an IPv4 address' : unicastProblem(ip, []);

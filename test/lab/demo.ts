@@ -106,7 +106,9 @@ async function main(): Promise<void> {
   rawLab = new Lab();
   lab = await createDrLab({ servers: 2, lab: rawLab, mode: MODE });
   say(`  client     ${lab.clientAddr}         (namespace ${lab.ns.cli})`);
-  say(`  director   ${DIR_ADDR} + VIP ${VIP}  (namespace ${lab.ns.dir}, bridge br0)`);
+  // The director's addresses are uvsd's (on its TAP), not the namespace kernel's (docs/dr-setup.md).
+  const extra = MODE === 'nat' ? ` + ${NAT_DIR_ADDR} (the servers' gateway)` : MODE === 'fullnat' ? ` + local address ${LIP}` : '';
+  say(`  director   uvsd: ${DIR_ADDR} + VIP ${VIP}${extra}  (namespace ${lab.ns.dir}, bridge br0)`);
   const how: Record<LabMode, string> = { dr: 'VIP on lo', nat: `default via ${NAT_DIR_ADDR}`, fullnat: 'no VIP, no route change', tun: 'VIP on uvsdecap0 (uvs-decap)' };
   for (const s of lab.servers) say(`  ${s.name}        ${s.addr}, ${how[MODE]}  (namespace ${s.ns}, answers "${s.name}")`);
 
@@ -147,6 +149,7 @@ async function main(): Promise<void> {
   const shown = lines.filter((l, i) => i < 4 || /^(fwd_packets|fwd_out_packets|conns_created) /.test(l) || /^drop_\S+ [1-9]/.test(l));
   say(shown.map((l) => `    ${l}`).join('\n'));
   say(`    ... (${lines.length - shown.length} more lines)`);
+  if (MODE === 'dr' || MODE === 'tun') say("  (fwd_out_packets 0: the servers' replies go to the client directly, not through uvsd)");
   if (MODE === 'tun' && shown.some((l) => l.startsWith('drop_icmp_unhandled '))) {
     say("  (drop_icmp_unhandled: the servers' kernels answer IPIP with ICMP protocol unreachable, as");
     say('   they have no ipip module; uvs-decap takes the packets anyway: docs/tun-setup.md)');
