@@ -277,7 +277,7 @@ Napi::Value PacketDrops(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, st.tp_drops);
 }
 
-// ifaceInfo(name) -> { ifindex, mac, mtu } | null (no such interface: ENODEV); throws on any
+// ifaceInfo(name) -> { ifindex, mac, mtu, ipv4 } | null (no such interface: ENODEV); throws on any
 // other failure. Not if_nametoindex: glibc's opens a socket of its own, returns 0 when it cannot
 // (out of file descriptors) and leaves errno ENOENT, which must not read as "the interface is gone".
 Napi::Value IfaceInfo(const Napi::CallbackInfo& info) {
@@ -304,10 +304,20 @@ Napi::Value IfaceInfo(const Napi::CallbackInfo& info) {
   int err = GetMac(ctl.fd, name, &mac);
   if (err == ENODEV) return env.Null();
   if (err) return ThrowErrno(env, "SIOCGIFHWADDR", name, err);
+  // Its (primary) IPv4 address, whatever its carrier: getifaddrs() readers (libuv's, so Node's
+  // os.networkInterfaces()) leave out an interface that is not RUNNING. "" when it has none.
+  std::string ipv4;
+  SetName(&ifr, name);
+  ifr.ifr_addr.sa_family = AF_INET;
+  if (ioctl(ctl.fd, SIOCGIFADDR, &ifr) == 0) {
+    char text[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &reinterpret_cast<struct sockaddr_in*>(&ifr.ifr_addr)->sin_addr, text, sizeof text) != nullptr) ipv4 = text;
+  }
   Napi::Object r = Napi::Object::New(env);
   r.Set("ifindex", Napi::Number::New(env, ifindex));
   r.Set("mac", Napi::String::New(env, mac));
   r.Set("mtu", Napi::Number::New(env, mtu));
+  r.Set("ipv4", Napi::String::New(env, ipv4));
   return r;
 }
 

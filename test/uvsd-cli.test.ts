@@ -9,7 +9,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
@@ -759,6 +759,28 @@ test('uvsd --config: a bad file value is refused (exit 2, FILE:LINE) even where 
   });
 });
 
+test('a sync daemon on an interface without carrier (a back-to-back sync link whose peer is down) starts: its address is found all the same (Node\'s os.networkInterfaces() leaves such an interface out: "does not exist or has no IPv4 address" until 2026-12-07)', { timeout: 30_000 }, async (t) => {
+  await withLab(t, 'uvsnocarr', async (lab, tmp) => {
+    const ns = await lab.addNs('d');
+    await lab.must(['ip', 'link', 'set', 'lo', 'up'], ns);
+    await lab.must(['ip', 'link', 'add', 'sy0', 'type', 'veth', 'peer', 'name', 'sy1'], ns);
+    await lab.must(['ip', 'addr', 'add', '10.99.0.1/30', 'dev', 'sy0'], ns);
+    await lab.must(['ip', 'link', 'set', 'sy0', 'up'], ns); // sy1 stays down: sy0 has no carrier
+    assert.match(await lab.must(['ip', '-o', 'link', 'show', 'sy0'], ns), /NO-CARRIER/);
+    const key = join(tmp, 'sync.key');
+    writeFileSync(key, 'shared-secret-of-the-pair\n', { mode: 0o600 });
+    const sock = join(tmp, 'u.sock');
+    const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, NO_WARMUP]), { cwd: repoRoot });
+    try {
+      await p.waitForLine(/uvsd started/, 10_000);
+      await lab.must(uvsadmArgv(['--socket', sock, '--start-daemon', 'master', '--syncid', '3', '--mcast-interface', 'sy0', '--sync-key-file', key]), null);
+      assert.match(await lab.must(uvsadmArgv(['--socket', sock, '-L', '--daemon']), null), /^master sync daemon \(mcast=sy0, syncid=3,/m);
+    } finally {
+      assert.equal(await p.stop(3000), 0, p.stderr());
+    }
+  });
+});
+
 test('daemon.sync starts the sync daemons with uvsd; with --state-file a restart starts again those uvsadm left running (a restarted backup does not come back without sync)', { timeout: 60_000 }, async (t) => {
   await withLab(t, 'uvssyncd', async (lab, tmp) => {
     const ns = await lab.addNs('sync');
@@ -804,6 +826,15 @@ test('daemon.sync starts the sync daemons with uvsd; with --state-file a restart
     writeFileSync(join(tmp, 'state.yaml'), readFileSync(join(tmp, 'state.yaml'), 'utf8').replace(/^  sync: \{\}\n/m, ''));
     await run(async (p) => {
       await p.waitForLine(/no sync daemons started: neither the state file nor --config has daemon\.sync/, 5_000);
+      assert.doesNotMatch(await daemons(), /sync daemon/);
+      await lab.must(uvsadmArgv(['--socket', sock, '--start-daemon', 'backup', '--syncid', '5', '--mcast-interface', 'lo', '--sync-peer', '127.0.0.1', '--sync-key-file', key]), null);
+    });
+    // The state file's daemon cannot start now (its key file moved away): uvsd starts and
+    // forwards without it, and says so (until 2026-12-07: exit 1, and systemd's restarts again
+    // and again kept the director down).
+    renameSync(key, `${key}.moved`);
+    await run(async (p) => {
+      await p.waitForLine(/sync daemon of the state file not started: \S+state\.yaml:\d+: daemon\.sync\.backup: Invalid sync daemon setting: sync-key-file \S+: ENOENT; uvsd forwards without it/, 5_000);
       assert.doesNotMatch(await daemons(), /sync daemon/);
     });
   });

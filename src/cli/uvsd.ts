@@ -658,8 +658,17 @@ export async function main(argv: string[]): Promise<void> {
   // backup gets the master's connections again without anyone running uvsadm --start-daemon.
   const syncStart = syncAtStart(opts.file, saved);
   if (syncStart !== undefined) {
+    // The state file's daemons are what ran before (uvsadm --start-daemon): one that cannot start
+    // now (its key file moved, its interface gone) must not keep the director down, restarted
+    // again and again; uvsd forwards without it and says so. --config's are the operator's file.
+    const fromState = syncStart.from === saved;
+    let started = syncStart.sync;
     try {
-      await startSyncDaemons(control, syncStart.sync, (s) => syncWhere(syncStart.from, s));
+      const r = await startSyncDaemons(control, syncStart.sync, (s) => syncWhere(syncStart.from, s), fromState);
+      started = r.started;
+      for (const why of r.refused) {
+        slog.error({ from: syncStart.from.file, error: why }, `sync daemon of the state file not started: ${why}; uvsd forwards without it (uvsadm --start-daemon starts it)`);
+      }
     } catch (e) {
       if (stopping) return; // a stop during the start: shutdown ends uvsd
       release();
@@ -670,10 +679,10 @@ export async function main(argv: string[]): Promise<void> {
       control.sync.close(); // started after the stop's release(), or closed again by it
       return;
     }
-    config.settings.sync = syncStart.sync;
-    const daemons = Object.keys(syncStart.sync);
+    config.settings.sync = started;
+    const daemons = Object.keys(started);
     if (daemons.length > 0) slog.info({ daemons, from: syncStart.from.file }, 'sync daemons started');
-    else slog.info({ from: syncStart.from.file }, `no sync daemons started: ${syncStart.from === saved ? 'none ran when the state file was written' : 'daemon.sync lists none'}`);
+    else if (Object.keys(syncStart.sync).length === 0) slog.info({ from: syncStart.from.file }, `no sync daemons started: ${fromState ? 'none ran when the state file was written' : 'daemon.sync lists none'}`);
   } else if (saved !== undefined) {
     // A state file of an uvsd before daemon.sync was kept (2026-12-04) never names the daemons
     // that ran: after such an upgrade a backup would hold no connections while its checks pass.

@@ -69,16 +69,23 @@ export function syncWhere(f: ConfigFile, state: SyncState): string {
 /**
  * Start the daemons of daemon.sync, master first (as a director's start script would). `where`
  * names each one for an error ("FILE:LINE: daemon.sync.backup:"); a refusal throws an Error
- * with it and the verb's reason.
+ * with it and the verb's reason, unless `each`: then every daemon is tried, and the ones that
+ * started and the refusals are returned.
  */
-export async function startSyncDaemons(control: Control, sync: SyncSettings, where: (state: SyncState) => string): Promise<void> {
+export async function startSyncDaemons(control: Control, sync: SyncSettings, where: (state: SyncState) => string, each = false): Promise<{ started: SyncSettings; refused: string[] }> {
+  const started: SyncSettings = {};
+  const refused: string[] = [];
   for (const state of ['master', 'backup'] as const) {
     const spec = sync[state];
     if (spec === undefined) continue;
     try {
       await control.call('startDaemon', { state, ...spec });
+      started[state] = spec;
     } catch (e) {
-      throw new Error(`${where(state)} ${(e as Error).message}`);
+      const why = `${where(state)} ${(e as Error).message}`;
+      if (!each) throw new Error(why);
+      refused.push(why);
     }
   }
+  return { started, refused };
 }

@@ -61,6 +61,8 @@ export interface IfaceInfo {
   ifindex: number;
   mac: string;
   mtu: number;
+  /** Its primary IPv4 address (SIOCGIFADDR), whatever its carrier; "" when none. */
+  ipv4: string;
 }
 
 export interface RxHandle {

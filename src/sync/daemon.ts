@@ -29,6 +29,7 @@
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
+import { native } from '../datapath/port.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { Workers } from '../datapath/group.js';
 import { REC_LEN, isExtRecord } from '../datapath/syncrec.js';
@@ -119,7 +120,9 @@ export interface SyncDaemonInfo extends Omit<SyncConfig, 'key'> {
 
 /** The IPv4 address of an interface, or undefined. */
 export function interfaceAddress(name: string): string | undefined {
-  return networkInterfaces()[name]?.find((a) => a.family === 'IPv4')?.address;
+  // os.networkInterfaces() (libuv's getifaddrs) leaves out an interface without carrier: a
+  // back-to-back sync link whose peer is down must not keep a restarted uvsd from starting.
+  return networkInterfaces()[name]?.find((a) => a.family === 'IPv4')?.address ?? (native.ifaceInfo(name)?.ipv4 || undefined);
 }
 
 /** The first non-loopback interface with an IPv4 address (the default --mcast-interface). */
