@@ -47,6 +47,13 @@ test('systemd unit: systemd-analyze verify accepts contrib/uvsd.service without 
   }
 });
 
+test('systemd unit: /run/uvs (RuntimeDirectory=, where docs/ha.md puts keepalived\'s notify FIFO) outlives uvsd\'s stops and restarts (RuntimeDirectoryPreserve=yes): removed, a restarted uvsd read a new FIFO while keepalived wrote the removed one', () => {
+  const text = readFileSync(UNIT, 'utf8');
+  assert.equal(unitValue(text, 'RuntimeDirectory'), 'uvs');
+  assert.equal(unitValue(text, 'RuntimeDirectoryPreserve'), 'yes');
+  assert.match(readFileSync(join(repoRoot, 'docs', 'ha.md'), 'utf8'), /vrrp_notify_fifo \/run\/uvs\/vrrp\.fifo/);
+});
+
 test('systemd unit: uvsd accepts the ExecStart= command line (--check-config, the config file replaced by a small one)', () => {
   const text = readFileSync(UNIT, 'utf8');
   const words = unitValue(text, 'ExecStart').split(' ');
