@@ -145,21 +145,28 @@ test('a station answering a probe for a claimed VIP is counted, defended with a 
   assert.deepEqual(warned.map((l) => [l.level, l.msg]), [['warn',
     `address conflict: real server ${RS[0].ip} (${RS[0].mac}) answers ARP for VIP ${VIP}: the DR ARP problem, set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md); defended by gratuitous ARP`]]);
   assert.deepEqual(warned[0]!.fields, { addr: VIP, mac: RS[0].mac, server: RS[0].ip, answers: 1 });
-  // Five laps of 2 s, answered each time: counted each time, defended every 10 s, not said again.
-  const more = answerProbes(10_000);
-  assert.equal(more.probes, 4);
+  // 9.5 s (laps of 2 s), answered each time: probed every second while in conflict
+  // (CONFLICT_PROBE_MS; once a lap until 2026-12-07), counted each time, defended every 10 s, not said again.
+  const more = answerProbes(9_500);
+  assert.equal(more.probes, 9);
   assert.deepEqual(more.garps, [], 'within 10 s of the defence: not again');
-  assert.equal(r.counters().arp_conflicts, 5);
-  assert.deepEqual(r.dp.link.conflictsByAddr!.get(parseIp(VIP)), 5, 'uvs_arp_conflicts_total{addr}');
+  assert.equal(r.counters().arp_conflicts, 10);
+  assert.deepEqual(r.dp.link.conflictsByAddr!.get(parseIp(VIP)), 10, 'uvs_arp_conflicts_total{addr}');
   assert.deepEqual(log.take(), []);
-  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: w.status(r.clock.now) }), new RegExp(`^arp_answered_by ${VIP} ${RS[0].mac} real_server ${RS[0].ip} answers 5$`, 'm'));
+  assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: w.status(r.clock.now) }), new RegExp(`^arp_answered_by ${VIP} ${RS[0].mac} real_server ${RS[0].ip} answers 10$`, 'm'));
   assert.deepEqual(answerProbes(2000).garps, [VIP], '10 s on: defended again');
-  // It stops answering (arp_ignore set): the next probe unanswered for a second ends it.
+  // It stops answering (arp_ignore set): the next probe (a second after the last) unanswered for
+  // a second ends it, and the VIP is announced then, 2 s after the last answer at most (until
+  // 2026-12-07: the next lap's probe, up to --arp-watch seconds later).
+  let overAt = -1;
+  const stopped = r.clock.now;
   for (let t = 0; t < 3000; t += 250) {
     r.advance(250);
     w.check(r.clock.now);
+    if (overAt < 0 && announced(r.sink.take()).includes(VIP)) overAt = r.clock.now - stopped;
   }
-  assert.deepEqual(log.take().map((l) => [l.level, l.msg]), [['info', `address conflict over: real server ${RS[0].ip} (${RS[0].mac}) no longer answers ARP for ${VIP} (6 answers)`]]);
+  assert.ok(overAt > 0 && overAt <= 2250, `announced ${overAt} ms after the last answer`);
+  assert.deepEqual(log.take().map((l) => [l.level, l.msg]), [['info', `address conflict over: real server ${RS[0].ip} (${RS[0].mac}) no longer answers ARP for ${VIP} (12 answers)`]]);
   assert.deepEqual(r.dp.link.claimants, []);
   // Answering again later is news again.
   answerProbes(2000);
@@ -183,7 +190,7 @@ test('--workers: the main thread\'s datapath probes; the worker that reads the a
   assert.deepEqual([worker.counters().arp_conflicts, announced(out)], [1, [VIP]], 'counted and defended by the worker');
   assert.equal(shadow.counters().arp_conflicts, 0, 'counted once (the main thread sums the workers\')');
   w.check(shadow.clock.now);
-  assert.deepEqual(log.take().map((l) => l.msg), [`address conflict: ${station} answers ARP for VIP ${VIP}, which uvsd holds (a DR/TUN real server holding the VIP? set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md)); defended by gratuitous ARP`]);
+  assert.deepEqual(log.take().map((l) => l.msg), [`address conflict: ${station} answers ARP for VIP ${VIP}, which uvsd holds (another director that is master too, a split brain? or a DR/TUN real server holding the VIP: set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md)); defended by gratuitous ARP`]);
   ticks(shadow, w, 3000);
   assert.deepEqual(log.take().map((l) => l.msg), [`address conflict over: ${station} no longer answers ARP for ${VIP} (1 answer)`]);
 });
@@ -208,20 +215,21 @@ test('its state in uvsadm --status and /status.json: the lap and the addresses i
   const before = w.status(r.clock.now);
   assert.deepEqual(before.addresses, [{ addr: DIR_IP, vip: false, conflicts: 0 }, { addr: VIP, vip: true, conflicts: 0 }], 'no probe yet: no probedAt');
   assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: before }), new RegExp(`^arp_watch lap 2s addresses 2 probes 0\narp_addr ${DIR_IP} probed never conflicts 0\narp_vip ${VIP} probed never conflicts 0$`, 'm'));
-  // The VIP probed at once (a DR server joined) and answered twice, then 1.5 s on.
+  // The VIP probed at once (a DR server joined) and answered twice, then 0.75 s on (before its
+  // next probe: CONFLICT_PROBE_MS).
   r.advance(250);
   w.check(r.clock.now);
   const answer = serverAnswersVip();
   r.run(answer, answer);
-  r.advance(1500);
+  r.advance(750);
   w.check(r.clock.now);
   const st = w.status(r.clock.now);
   const vip = st.addresses!.find((a) => a.addr === VIP)!;
   assert.deepEqual([vip.vip, vip.conflicts], [true, 2]);
-  assert.ok(Math.abs(Date.now() - 1500 - vip.probedAt!) < 100, 'probed 1.5 s ago, as wall time');
+  assert.ok(Math.abs(Date.now() - 750 - vip.probedAt!) < 100, 'probed 0.75 s ago, as wall time');
   assert.deepEqual(st.answeredBy, [{ addr: VIP, mac: RS[0].mac, server: RS[0].ip, answers: 2 }]);
   assert.match(formatStatus({ ...(r.ctl.call('status', {}) as StatusResult), arpWatch: st }),
-    new RegExp(`^arp_vip ${VIP} probed [12]s ago conflicts 2\narp_answered_by ${VIP} ${RS[0].mac} real_server ${RS[0].ip} answers 2$`, 'm'));
+    new RegExp(`^arp_vip ${VIP} probed [01]s ago conflicts 2\narp_answered_by ${VIP} ${RS[0].mac} real_server ${RS[0].ip} answers 2$`, 'm'));
   // /status.json: the same object (from uvsd's watch, once it started); none before.
   assert.deepEqual(statusJson(r.dp, new RateEstimator(r.dp), { arpWatch: () => st }).arpWatch, st);
   assert.equal('arpWatch' in statusJson(r.dp, new RateEstimator(r.dp), { arpWatch: () => undefined }), false);

@@ -20,6 +20,15 @@ export { DEFAULT_ARP_WATCH_S, ARP_WATCH_MAX_S, ARP_WATCH_RATE } from '../default
 const GAP_MS = 1000 / ARP_WATCH_RATE;
 /** A station that has not answered a probe within this long no longer answers for the address. */
 export const ANSWER_MS = 1000;
+/**
+ * An address another station answers for is probed again this often (not once a lap), so the
+ * conflict's end is seen within a few seconds and the address announced (report()): a split brain
+ * healed where this director stayed master without hearing the other's lower priority (keepalived
+ * writes MASTER_RX_LOWER_PRI only then), or a real server whose arp_ignore was set again. Until
+ * 2026-12-07 the next lap's probe (up to --arp-watch seconds) found it: new connections of hosts
+ * that kept the other station's MAC failed meanwhile (20-45 s in an HA lab).
+ */
+export const CONFLICT_PROBE_MS = 1000;
 /** Conflicts from stations beyond the MAX_CLAIMANTS tracked: one warning at most this often. */
 const LOST_REPEAT_MS = 10_000;
 
@@ -86,11 +95,14 @@ export class ArpWatch {
     }
   }
 
-  /** The next address due (the soon ones first), or undefined. Only addresses uvsd claims now. */
+  /** The next address due (the soon ones first, then those in conflict), or undefined. Only addresses uvsd claims now. */
   private next(now: number): number | undefined {
     for (const ip of this.soon) {
       this.soon.delete(ip);
       if (this.dp.link.claims(ip)) return ip;
+    }
+    for (const c of this.dp.link.claimants) {
+      if (now - (this.probedAt.get(c.ip) ?? -Infinity) >= CONFLICT_PROBE_MS && this.dp.link.claims(c.ip)) return c.ip;
     }
     for (;;) {
       if (this.cursor >= this.lap.length) {
@@ -105,7 +117,8 @@ export class ArpWatch {
       }
       if (now < this.lapStart + this.cursor * this.spacing) return undefined;
       const ip = this.lap[this.cursor++]!;
-      if (this.dp.link.claims(ip)) return ip;
+      // Not again within CONFLICT_PROBE_MS of its last probe (one in conflict is probed that often).
+      if (this.dp.link.claims(ip) && !(now - (this.probedAt.get(ip) ?? -Infinity) < CONFLICT_PROBE_MS)) return ip;
     }
   }
 
@@ -159,7 +172,7 @@ export class ArpWatch {
     const fix = 'set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md)';
     return server !== 0
       ? `address conflict: ${who(c, server)} answers ARP for VIP ${ip}: the DR ARP problem, ${fix}; defended by gratuitous ARP`
-      : `address conflict: ${who(c, server)} answers ARP for VIP ${ip}, which uvsd holds (a DR/TUN real server holding the VIP? ${fix}); defended by gratuitous ARP`;
+      : `address conflict: ${who(c, server)} answers ARP for VIP ${ip}, which uvsd holds (another director that is master too, a split brain? or a DR/TUN real server holding the VIP: ${fix}); defended by gratuitous ARP`;
   }
 
   /** The real server (an address a service's server has) whose resolved MAC is mac, or 0. */
