@@ -479,6 +479,14 @@ test('a good state file round-trips: its table wins over --config\'s at start, a
   const asConfig = started(readFileSync(file, 'utf8'));
   assert.equal(rules(asConfig.r), w.table);
   assert.equal(restoreState(cm, join(dir, 'missing.yaml')), undefined, 'no state file: nothing to restore');
+  // Cut off (a copy stopped short), given as --config: refused as --state-file refuses it, at any
+  // line (before 2026-12-07 taken as a smaller table: a service without its servers, or missing).
+  const lines = w.text.split('\n');
+  for (let n = 1; n < lines.length - 2; n++) {
+    assert.throws(() => parseConfig(lines.slice(0, n).join('\n') + '\n', 'uvsd.yaml'), {
+      message: `uvsd.yaml: a state file cut off (its last line is not "${STATE_END}"): its table is incomplete`,
+    }, `cut after line ${n}`);
+  }
 }));
 
 test('a FULLNAT local address added with its ports (addLaddr portMin/portMax) keeps them over a restart with the state file: written as ADDR:LO-HI, restored with them (before: the whole 1024-65535)', () => withDir(async (dir) => {

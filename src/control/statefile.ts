@@ -10,7 +10,9 @@ import { chmodSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, 
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { native } from '../datapath/port.js';
-import { dk, parseConfig, readConfigText, type ConfigFile, type ConfigManager } from './config.js';
+import { dk, parseConfig, readConfigText, stateCutOff, STATE_END, STATE_HEADER, type ConfigFile, type ConfigManager } from './config.js';
+
+export { STATE_END, STATE_HEADER };
 import { UvsError } from './errors.js';
 import { yaml } from './yaml-lazy.js';
 import { serviceKey, serviceText } from './protocol.js';
@@ -18,16 +20,11 @@ import { wallOf } from './clock.js';
 import { DumpBytes, type DumpOut } from './dump-bytes.js';
 import { CREATE_NEW, foreignUid, removeStale } from './trust.js';
 
-export const STATE_END = '# uvs state end';
-export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
-
 /** Why a state file's text cannot be trusted, or undefined if it can. */
 export function stateProblem(text: string): string | undefined {
   if (text.trim() === '') return 'empty';
-  const head = `${STATE_HEADER}\n`;
-  if (text.startsWith(head) || head.startsWith(text)) {
-    return text.trimEnd().endsWith(`\n${STATE_END}`) ? undefined : 'incomplete: no end marker (cut off?)';
-  }
+  const cut = stateCutOff(text);
+  if (cut !== undefined) return cut ? 'incomplete: no end marker (cut off?)' : undefined;
   // Written before the end line existed: trusted as before, but not when it holds no setting.
   return /^[ \t]*[^#\s]/m.test(text) ? undefined : 'empty (comments only)';
 }
