@@ -105,6 +105,14 @@ test('a request with "timing": true gets when uvsd handled it (CLOCK_MONOTONIC m
   await client.call('timeouts', {}, (t) => (got = t));
   client.close();
   assert.ok(got !== undefined && got.recv <= got.sent);
+  // "timing" is a boolean as every other (before 2026-12-07 "yes" and 1 were taken as false); null,
+  // as args null, is not given. A number JSON cannot write (1e400: Infinity) is named as such, not as null.
+  const odd = await exchange(path, ['"yes"', '1', 'null'].map((v, i) => `{"id":${i},"verb":"timeouts","timing":${v}}\n`).join('') +
+    '{"id":9,"verb":"timeouts","args":null}\n{"id":10,"verb":"addService","args":{"proto":"tcp","addr":"192.168.8.203","port":1e400}}\n', 5);
+  assert.deepEqual(odd.lines.map((l) => { const r = l as { ok: boolean; error?: { code: string; detail: string } }; return r.ok ? 'ok' : `${r.error!.code}: ${r.error!.detail}`; }), [
+    'BAD_REQUEST: "timing" must be true or false, got "yes"', 'BAD_REQUEST: "timing" must be true or false, got 1', 'ok', 'ok',
+    'BAD_PORT: virtual port Infinity',
+  ]);
 });
 
 test('malformed requests are answered with an error and change nothing; 1,000 of them leave the socket serving', async () => {

@@ -121,6 +121,8 @@ function handleRequest(req: unknown, dispatch: Dispatch, onInternal: (err: unkno
     for (const k of Object.keys(r)) {
       if (!REQUEST_KEYS.has(k)) throw new UvsError('BAD_REQUEST', `unknown request field ${JSON.stringify(k)} (a request has ${[...REQUEST_KEYS].join(', ')})`);
     }
+    // As every boolean of the protocol (null: not asked, as args null is {}): "timing": "yes" or 1 was taken as false.
+    if (r.timing !== undefined && r.timing !== null && typeof r.timing !== 'boolean') throw new UvsError('BAD_REQUEST', `"timing" must be true or false, got ${shown(r.timing)}`);
     const result = dispatch(r.verb, r.args ?? {});
     if (result instanceof Promise) {
       const rid = id;

@@ -164,19 +164,24 @@ function onlyKeys(a: Record<string, unknown>, keys: ReadonlySet<string>, what: s
 /** ms to µs precision, for status. */
 const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;
 
+/** A refused value as an error names it: its JSON, but a number JSON cannot write as itself (1e400 reads as Infinity, which JSON.stringify writes as null). */
+function valueText(v: unknown): string {
+  return typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v);
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function protoOf(v: unknown): Proto {
   if (v === 'tcp' || v === 'udp' || v === 'sctp') return v;
-  throw new UvsError('BAD_PROTO', JSON.stringify(v));
+  throw new UvsError('BAD_PROTO', valueText(v));
 }
 
 function ipOf(v: unknown, what?: string): number {
   const ip = typeof v === 'string' ? parseIp(v) : -1;
   if (ip < 0) {
-    const value = `${JSON.stringify(v)}${typeof v === 'string' && isIPv6(v) ? ' is IPv6 (uvs is IPv4-only)' : ''}`;
+    const value = `${valueText(v)}${typeof v === 'string' && isIPv6(v) ? ' is IPv6 (uvs is IPv4-only)' : ''}`;
     throw new UvsError('BAD_ADDRESS', what === undefined ? value : `${what} ${value}`);
   }
   return ip;
@@ -184,20 +189,20 @@ function ipOf(v: unknown, what?: string): number {
 
 function portOf(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) {
-    throw new UvsError('BAD_PORT', `${what} ${JSON.stringify(v)}`);
+    throw new UvsError('BAD_PORT', `${what} ${valueText(v)}`);
   }
   return v;
 }
 
 function intOf(v: unknown, code: 'BAD_WEIGHT' | 'BAD_TIMEOUT' | 'BAD_REQUEST' | 'BAD_TUNNEL' | 'BAD_FWMARK', what: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new UvsError(code, `${what} ${JSON.stringify(v)} (${min}..${max})`);
+    throw new UvsError(code, `${what} ${valueText(v)} (${min}..${max})`);
   }
   return v;
 }
 
 function boolOf(v: unknown, what: string): boolean {
-  if (typeof v !== 'boolean') throw new UvsError('BAD_REQUEST', `${what} must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw new UvsError('BAD_REQUEST', `${what} must be true or false, got ${valueText(v)}`);
   return v;
 }
 
@@ -293,20 +298,20 @@ function svcName(s: { proto: Proto; vip: number; port: number; fwmark: number })
 /** The scheduler's canonical name, or BAD_SCHEDULER. */
 function schedOf(v: unknown): string {
   const s = typeof v === 'string' ? getScheduler(v) : undefined;
-  if (s === undefined) throw new UvsError('BAD_SCHEDULER', typeof v === 'string' ? v : JSON.stringify(v));
+  if (s === undefined) throw new UvsError('BAD_SCHEDULER', typeof v === 'string' ? v : valueText(v));
   return s.name;
 }
 
 /** A persistence engine's name ('' = none), or BAD_SCHEDULER (libipvs's ENOENT for both). */
 function peOf(v: unknown): PeName {
   if (typeof v === 'string' && (PE_NAMES as readonly string[]).includes(v)) return v as PeName;
-  throw new UvsError('BAD_SCHEDULER', `persistence engine ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  throw new UvsError('BAD_SCHEDULER', `persistence engine ${typeof v === 'string' ? v : valueText(v)}`);
 }
 
 /** -b flag names → SF_* bits; sh-* only with sh, mh-* only with mh (as ipvsadm's parse_sched_flags). */
 function schedFlagsOf(v: unknown, sched: string): number {
   if (v === undefined) return 0;
-  if (!Array.isArray(v)) throw new UvsError('BAD_REQUEST', `flags must be a list of names, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v)) throw new UvsError('BAD_REQUEST', `flags must be a list of names, got ${valueText(v)}`);
   let bits = 0;
   for (const f of v) {
     const bit = typeof f === 'string' && Object.prototype.hasOwnProperty.call(SCHED_FLAG_NAMES, f) ? SCHED_FLAG_NAMES[f] : undefined;
@@ -328,7 +333,7 @@ export function schedFlagNames(bits: number): string[] {
 
 function fwdOf(v: unknown): Fwd {
   const id = typeof v === 'string' && Object.prototype.hasOwnProperty.call(FWD_IDS, v) ? FWD_IDS[v] : undefined;
-  if (id === undefined) throw new UvsError('BAD_FWD', JSON.stringify(v));
+  if (id === undefined) throw new UvsError('BAD_FWD', valueText(v));
   if (FORWARDERS[id] === undefined) throw new UvsError('FWD_UNSUPPORTED', String(v));
   return v as Fwd;
 }
@@ -1109,7 +1114,7 @@ export function roleStatus(dp: Datapath): { role: 'master' | 'backup'; haGroups?
 export function syncConfigOf(a: Record<string, unknown>): SyncConfig {
   const num = (v: unknown, what: string, min: number, max: number, dflt: number): number => {
     if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new UvsError('BAD_SYNC', `${what} ${JSON.stringify(v)} (${min}..${max})`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new UvsError('BAD_SYNC', `${what} ${valueText(v)} (${min}..${max})`);
     return v;
   };
   const syncid = num(a.syncid, 'syncid', 0, 255, 0);
