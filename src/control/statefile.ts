@@ -109,7 +109,7 @@ class Entries {
     const Y = yaml();
     this.lc = new Y.LineCounter();
     const services = Y.parseDocument(original, { lineCounter: this.lc }).get('services', true);
-    this.services = Y.isSeq(services) ? services.items.filter(Y.isMap) : [];
+    this.services = Y.isSeq(services) ? services.items : [];
   }
 
   /**
@@ -124,9 +124,9 @@ class Entries {
     const lines = (n: { range?: [number, number, number] | null }): [number, number] =>
       n.range == null ? [0, -1] : [lineOf(n.range[0]), lineOf(Math.max(n.range[0], n.range[1] - 1))];
     const inside = (n: { range?: [number, number, number] | null }): boolean => lines(n)[0] <= line && line <= lines(n)[1];
-    const i = this.services.findIndex(inside);
+    const i = this.services.findIndex((n) => Y.isMap(n) && inside(n));
     const svc = this.services[i];
-    if (svc === undefined) return undefined;
+    if (!Y.isMap(svc)) return undefined;
     const list = svc.get('servers', true);
     const servers = Y.isSeq(list) ? list.items : [];
     const j = servers.findIndex((d) => Y.isMap(d) && inside(d));
