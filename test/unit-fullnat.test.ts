@@ -6,13 +6,17 @@ import assert from 'node:assert/strict';
 import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
-import { Laddr } from '../src/modes/laddr.js';
+import { Laddr, setLaddrStart } from '../src/modes/laddr.js';
 import { PROTO_TCP, PROTO_UDP } from '../src/datapath/frame.js';
 import { formatConns, formatLaddrs } from '../src/control/printers.js';
 import { sumLaddrUsage } from '../src/modes/laddr.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
 import { parseArgs } from '../src/control/ipvsadm.js';
+
+// These tests name the local ports a LIP hands out: allocation from the first port of the range
+// (uvsd begins at a random one: Laddr's constructor; its own test in unit-fullnat.test.ts).
+setLaddrStart(0);
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const LIP = '10.0.0.5';
@@ -149,6 +153,25 @@ test('Laddr bitmap: wraps around its range, gives back, never hands out a port t
   assert.equal(l.inUse[0], 5);
   assert.equal(l.take(PROTO_TCP), 65532);
   assert.equal(l.take(PROTO_UDP), 65530);
+});
+
+test('a LIP begins handing out ports at a random one of its range (RFC 6056\'s offset), in its worker\'s phase, then goes on round: a restarted uvsd does not take again the ports its last run left in TIME_WAIT on the servers (until 2026-12-07 every start began at the range\'s first port: 18-50 % of new FULLNAT connections after a restart met a TIME_WAIT port, were reset and waited 1 s)', () => {
+  try {
+    setLaddrStart(0.5);
+    assert.deepEqual([0, 1, 2].map(() => new Laddr(1, 1024, 1033).take(PROTO_TCP)), [1029, 1029, 1029], 'half way: 1024 + 5');
+    const l = new Laddr(1, 1024, 1033);
+    assert.deepEqual(Array.from({ length: 11 }, () => l.take(PROTO_UDP)), [1029, 1030, 1031, 1032, 1033, 1024, 1025, 1026, 1027, 1028, -1], 'round from there, each once');
+    setLaddrStart(0.999999);
+    assert.equal(new Laddr(1, 1024, 1033, 1, 2).take(PROTO_TCP), 1033, 'the last port of phase 1 of 2 (the odd ones)');
+    setLaddrStart(undefined);
+    // Random: the first ports of 200 new LIPs (a start each) spread over the range, each in its phase.
+    const firsts = Array.from({ length: 200 }, () => new Laddr(1, 1024, 65535, 1, 2).take(PROTO_TCP));
+    assert.ok(firsts.every((p) => p >= 1025 && p <= 65535 && p % 2 === 1), `in range and phase: ${firsts.slice(0, 5).join(' ')} ...`);
+    assert.ok(new Set(firsts).size > 150, `${new Set(firsts).size} distinct first ports of 200`);
+    assert.ok(firsts.filter((p) => p < 1025 + 2 * 100).length < 20, 'not piled at the range\'s start');
+  } finally {
+    setLaddrStart(0);
+  }
 });
 
 test('addLaddr/delLaddr verbs: bad input is refused with one line and changes nothing', () => {

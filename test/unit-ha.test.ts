@@ -32,6 +32,11 @@ import { parseExposition } from './helpers/prom.js';
 import { syncKeyOf } from '../src/control/verbs.js';
 import { synproxyHandshake, tsOption } from './helpers/synproxy.js';
 import { F_CONFIRMED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL } from '../src/datapath/conntable.js';
+import { setLaddrStart } from '../src/modes/laddr.js';
+
+// These tests name the local ports a LIP hands out: allocation from the first port of the range
+// (uvsd begins at a random one: Laddr's constructor; its own test in unit-fullnat.test.ts).
+setLaddrStart(0);
 
 const CLIENT = '10.0.0.50';
 const CLIENT_MAC = '02:00:00:00:00:50';

@@ -11,13 +11,17 @@ import assert from 'node:assert/strict';
 import { arpFrame, eth, icmpFrame, inetChecksum, ipv4, tcpFrame, TCP_FLAGS, udp, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
-import { Laddr } from '../src/modes/laddr.js';
+import { Laddr, setLaddrStart } from '../src/modes/laddr.js';
 import { PROTO_TCP } from '../src/datapath/frame.js';
 import { steerWorker } from '../src/datapath/steer.js';
 import { REC_CONN, REC_EXPIRE, REC_LEN, RF_TEMPLATE } from '../src/datapath/syncrec.js';
 import { wr16, wr32 } from '../src/datapath/frame.js';
 import { FWD_FULLNAT, FWD_NAT } from '../src/modes/types.js';
 import { DEST_MAX, destLoad } from '../src/datapath/dests.js';
+
+// These tests name the local ports a LIP hands out: allocation from the first port of the range
+// (uvsd begins at a random one: Laddr's constructor; its own test in unit-fullnat.test.ts).
+setLaddrStart(0);
 
 const GW = '10.0.0.254';
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };

@@ -40,6 +40,14 @@ export function sumLaddrUsage(parts: readonly (readonly LaddrUsage[])[]): LaddrU
 export const LPORT_MIN = 1024;
 export const LPORT_MAX = 65535;
 
+/** Where a LIP's port allocation begins, as a fraction of its range: random (Laddr's constructor). Tests may fix it (setLaddrStart). */
+let laddrStart: () => number = Math.random;
+
+/** Fix where new LIPs begin allocating (0: at the range's first port, as before 2026-12-07); none: random again. For tests that name the ports. */
+export function setLaddrStart(fraction?: number): void {
+  laddrStart = fraction === undefined ? Math.random : () => fraction;
+}
+
 export class Laddr {
   readonly addr: number;
   readonly lo: number;
@@ -65,15 +73,22 @@ export class Laddr {
   private readonly step: number;
   private readonly last: number;
 
-  constructor(addr: number, lo = LPORT_MIN, hi = LPORT_MAX, phase = 0, step = 1) {
+  constructor(addr: number, lo = LPORT_MIN, hi = LPORT_MAX, phase = 0, step = 1, start = laddrStart) {
     this.addr = addr;
     this.lo = lo;
     this.hi = hi;
     this.step = step;
     this.first = lo + ((((phase - lo) % step) + step) % step);
     this.last = this.first > hi ? this.first : this.first + Math.floor((hi - this.first) / step) * step;
-    this.cursor[0] = this.first;
-    this.cursor[1] = this.first;
+    // Allocation begins at a random port of the range (RFC 6056's random offset), not at its
+    // first: the ports a uvsd used just before a restart (or the other director before a
+    // failover) are in TIME_WAIT on the real servers, which close first; a new SYN from one of
+    // them is answered with the old connection's ACK, reset, and sent again a second later (18-50 %
+    // of new FULLNAT connections after a restart, until 2026-12-07).
+    const size = this.first > hi ? 1 : (this.last - this.first) / step + 1;
+    const at = this.first + Math.min(size - 1, Math.floor(start() * size)) * step;
+    this.cursor[0] = at;
+    this.cursor[1] = at;
   }
 
   /**
