@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, rmdirSync, writeFileSync, mkdtempSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fdLimitProblem, NOFILE_MIN, NOFILE_WARN, openFilesLimit, parseOpenFiles } from '../src/cli/fdlimit.js';
+import { fdLimitProblem, fdLimitWorkersProblem, NOFILE_MIN, NOFILE_WARN, nofileForWorkers, openFilesLimit, parseOpenFiles } from '../src/cli/fdlimit.js';
 import { memoryCgroup, memoryLimit, tableMemoryProblem } from '../src/cli/memlimit.js';
 
 const F = fileURLToPath(new URL('../../test/fixtures/limits/', import.meta.url));
@@ -39,6 +39,15 @@ test('bin/uvsd under prlimit --nofile=64: exit 2 with one line naming the limit 
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /^uvsd /);
   }
+});
+
+test('nofile with --workers: 32 more descriptors per worker past 2 (they start at once); below that uvsd --workers N exits 2 with one line naming the limit and the need, before it opens anything (before 2026-12-07: --workers 3 under 128 failed a worker\'s module load, EMFILE naming a .js file, exit 1)', { skip: spawnSync('prlimit', ['--version']).status !== 0 ? 'no prlimit' : false }, () => {
+  assert.deepEqual([1, 2, 3, 4, 8].map(nofileForWorkers), [128, 128, 160, 192, 320]);
+  assert.deepEqual([fdLimitWorkersProblem(128, 2), fdLimitWorkersProblem(160, 3), fdLimitWorkersProblem(undefined, 8), fdLimitWorkersProblem(Infinity, 8)], [undefined, undefined, undefined, undefined]);
+  const line = 'the file descriptor limit (nofile) is 128: uvsd --workers 3 needs at least 160 to start its workers (raise it: LimitNOFILE=, ulimit -n, prlimit --nofile)';
+  assert.equal(fdLimitWorkersProblem(128, 3), line);
+  const r = spawnSync('prlimit', ['--nofile=128', UVSD, '--tap', 'uvsnofile0', '--addr', '192.168.99.9/24', '--workers', '3', '--socket', join(tmpdir(), 'uvs-nofile-none.sock')], { encoding: 'utf8', timeout: 20_000 });
+  assert.deepEqual([r.status, r.stderr], [2, `uvsd: ${line}\n`]);
 });
 
 test('memory cgroup of /proc/self/cgroup: v1\'s memory controller line, else v2\'s 0::PATH', () => {

@@ -44,6 +44,24 @@ export function fdLimitProblem(limit: number | undefined): { refuse: boolean; me
   };
 }
 
+/**
+ * Descriptors a start with `workers` datapath workers needs: the workers start at once, and each
+ * opens what its thread, event loop, queue and modules take while the others do. Measured
+ * 2026-12-07 (netns, --conn-max 65536): --workers 2 starts at 128, 3 failed at 128 and started
+ * at 130, 8 failed at 250 and 270 and started at 230, 260 and 280: the need moves from start to
+ * start, so 32 more per worker past 2 (8: 320).
+ */
+export function nofileForWorkers(workers: number): number {
+  return NOFILE_MIN + 32 * Math.max(0, workers - 2);
+}
+
+/** The refusal of a start with `workers` workers under `limit` (nofileForWorkers), or undefined. */
+export function fdLimitWorkersProblem(limit: number | undefined, workers: number): string | undefined {
+  const need = nofileForWorkers(workers);
+  if (limit === undefined || limit >= need || need === NOFILE_MIN) return undefined;
+  return `the file descriptor limit (nofile) is ${limit}: uvsd --workers ${workers} needs at least ${need} to start its workers (raise it: LimitNOFILE=, ulimit -n, prlimit --nofile)`;
+}
+
 /** bin/uvsd's first step: exit 2 with one line when the limit is below NOFILE_MIN. */
 export function refuseLowFdLimit(): void {
   const p = fdLimitProblem(openFilesLimit());

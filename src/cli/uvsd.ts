@@ -48,7 +48,7 @@ import { HealthManager } from '../health/manager.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { combinationProblem, commandLineOnly, daemonReload, defenseOf, fileOptions, settingsOf, startRoleOps } from './settings.js';
 import { checkConfig } from './check-config.js';
-import { fdLimitProblem, openFilesLimit } from './fdlimit.js';
+import { fdLimitProblem, fdLimitWorkersProblem, openFilesLimit } from './fdlimit.js';
 import { memoryLimit, tableMemoryProblem } from './memlimit.js';
 import { loadKeepalivedOffThread, warmConfigThread } from '../control/config-thread.js';
 import { warmControl } from '../control/warmup.js';
@@ -198,6 +198,13 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: ${memProblem}`);
     process.exit(2);
   }
+  // The workers start at once, each opening its share: too few descriptors failed a module's
+  // load in one of them (EMFILE naming a .js file, exit 1) where bin/uvsd's check had passed.
+  const fdWorkers = fdLimitWorkersProblem(openFilesLimit(), opts.workers);
+  if (fdWorkers !== undefined) {
+    console.error(`uvsd: ${fdWorkers}`);
+    process.exit(2);
+  }
   if (opts.checkConfig === true) {
     if (initial === undefined) {
       console.error('uvsd: --check-config needs --config or --keepalived-conf');
@@ -329,8 +336,10 @@ export async function main(argv: string[]): Promise<void> {
     try {
       await group.ready();
     } catch (e) {
-      console.error(`uvsd: cannot start the datapath workers: ${(e as Error).message}`);
-      process.exit(1);
+      // Out of descriptors all the same (nofileForWorkers is measured, not exact): said as the limit it is.
+      const emfile = /\bEMFILE\b/.test((e as Error).message);
+      console.error(`uvsd: cannot start the datapath workers: ${(e as Error).message}${emfile ? `: the file descriptor limit (nofile) is ${openFilesLimit()} (raise it: LimitNOFILE=, ulimit -n, prlimit --nofile)` : ''}`);
+      process.exit(emfile ? 2 : 1);
     }
     port.io = group.io() as Port['io'];
     port.ioFallback = group.ioFallback();
