@@ -568,6 +568,8 @@ test('a reload checks every daemon setting as the next start would (command line
       ['  addresses: [10.1.1.10/24]\n  gateway: 10.1.1.1\n', `${file}:3: daemon.gateway: 10.1.1.1 is not inside any network of the addresses (192.168.8.10/24)`],
       ['  bgp-include: /tmp/x.conf\n  bgp-next-hop: 192.168.8.11\n', `${file}:3: daemon.bgp-next-hop: 192.168.8.11 is not one of the addresses (192.168.8.10/24)`],
       ['  bgp-next-hop: 192.168.8.10\n', `${file}:2: daemon.bgp-next-hop: 192.168.8.10 without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`],
+      ['  bgp-watch: 7\n', `${file}:2: daemon.bgp-watch: 7 without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`],
+      ['  bgp-bird-socket: /run/b.ctl\n', `${file}:2: daemon.bgp-bird-socket: /run/b.ctl without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`],
       ['  arp-watch: 100000\n', `${file}:2: daemon.arp-watch: must be an integer 0..86400, got 100000`],
       ['  bgp-watch: 0\n', `${file}:2: daemon.bgp-watch: must be an integer 1..3600, got 0`],
     ];

@@ -118,6 +118,10 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--bgp-next-hop not one of --addr', args: [...ADDR, '--bgp-include', '/tmp/x.conf', '--bgp-next-hop', '192.168.8.11'], value: '192.168.8.11' },
   // Before, accepted and ignored (no include: nothing announced).
   { name: '--bgp-next-hop without --bgp-include', args: [...ADDR, '--bgp-next-hop', '192.168.8.10'], value: '--bgp-next-hop 192.168.8.10 without --bgp-include' },
+  // Until 2026-12-07 these two started without a word (they have defaults: only one given is refused).
+  { name: '--bgp-bird-socket without --bgp-include', args: [...ADDR, '--bgp-bird-socket', '/tmp/b.ctl'], value: '--bgp-bird-socket /tmp/b.ctl without --bgp-include' },
+  { name: '--bgp-watch without --bgp-include', args: [...ADDR, '--bgp-watch', '7'], value: '--bgp-watch 7 without --bgp-include' },
+  { name: '--steering without --workers', args: [...ADDR, '--steering', 'automq'], value: '--steering automq without --workers 2 or more' },
   { name: '--tap longer than 15 characters', args: [...ADDR, '--tap', 'abcdefghijklmnopq'], value: '1..15 characters' },
   { name: '--bridge with a space', args: [...ADDR, '--bridge', 'br 0'], value: '"br 0"' },
   { name: '--socket empty', args: [...ADDR, '--socket', ''], value: '--socket must be a path of 1..107 bytes' },

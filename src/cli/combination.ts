@@ -70,11 +70,17 @@ export function combinationProblem(o: SettingsOptions, fromCli: (option: string)
     return w === undefined ? `--gateway ${formatIp(o.gateway)} is not inside any --addr network`
       : `${w} ${formatIp(o.gateway)} is not inside any network of the addresses (${addr.map(formatAddr).join(', ')})`;
   }
-  if (o.bgpNextHop !== undefined && o.bgpInclude === undefined) {
-    // Nothing is announced without the include: the next hop would be ignored without a word.
-    const w = at('bgpNextHop');
-    return w === undefined ? `--bgp-next-hop ${formatIp(o.bgpNextHop)} without --bgp-include: nothing is announced (give --bgp-include FILE)`
-      : `${w} ${formatIp(o.bgpNextHop)} without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`;
+  if (o.bgpInclude === undefined) {
+    // Nothing is announced without the include: these would be ignored without a word (the
+    // watch and the socket have defaults: only a value given is refused).
+    const given = (k: 'bgpNextHop' | 'bgpBirdSocket' | 'bgpWatch'): boolean => (k === 'bgpNextHop' ? o.bgpNextHop !== undefined : fromCli(optionOf(k)) || file?.daemonLines?.[k] !== undefined);
+    for (const k of ['bgpNextHop', 'bgpBirdSocket', 'bgpWatch'] as const) {
+      if (!given(k)) continue;
+      const v = k === 'bgpNextHop' ? formatIp(o.bgpNextHop!) : String(o[k]);
+      const w = at(k);
+      return w === undefined ? `--${daemonKeyName(k)} ${v} without --bgp-include: nothing is announced (give --bgp-include FILE)`
+        : `${w} ${v} without bgp-include: nothing is announced (give daemon.bgp-include or --bgp-include)`;
+    }
   }
   if (o.bgpNextHop !== undefined && !addr.some((a) => a.ip === o.bgpNextHop)) {
     // The routers send the VIPs' traffic to the next hop: it must be an address uvsd answers ARP for.

@@ -295,6 +295,11 @@ export function checkSettings({ program, o }: CommandLine, combination: (o: Opti
       process.exit(2);
     }
   }
+  if (program.getOptionValueSource('steering') === 'cli' && o.workers < 2) {
+    // One datapath has one queue: nothing to steer, and the choice would be ignored without a word.
+    console.error(`uvsd: --steering ${o.steering as string} without --workers 2 or more: one datapath reads one queue, there is nothing to steer`);
+    process.exit(2);
+  }
   const problem = combination(o as Options, (name) => program.getOptionValueSource(name) === 'cli');
   if (problem !== undefined) {
     console.error(`uvsd: ${problem}`);
