@@ -11,6 +11,10 @@ import { assertFrame, delta, rig } from './helpers/harness.js';
 import type { GoldenCase } from './golden/lab.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { STATE_NAMES } from '../src/datapath/tcpstate.js';
+import { setLaddrStart } from '../src/modes/laddr.js';
+
+// The FULLNAT cases name the local ports: allocation from the range's first port (uvsd begins at a random one).
+setLaddrStart(0);
 
 const dir = new URL('./golden/', import.meta.url);
 const files = readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'lab.js').sort();

@@ -430,7 +430,7 @@ if (process.env.UVS_PORT_CHILD === '1') {
         assert.equal(tap.created, true);
         assert.ok(tap.ifindex > 0);
         assert.match(tap.mac, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
-        assert.deepEqual(o.tapInfo, { ifindex: tap.ifindex, mac: tap.mac, mtu: 1400 });
+        assert.deepEqual(o.tapInfo, { ifindex: tap.ifindex, mac: tap.mac, mtu: 1400, ipv4: '' }, 'no IPv4 address on the TAP (uvsd\'s are its own)');
         assert.ok(o.tapLink.flags.includes('UP'), `flags ${o.tapLink.flags}`);
         assert.equal(o.tapLink.master, 'br0');
         assert.equal(o.tapLink.mtu, 1400);
