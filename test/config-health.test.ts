@@ -523,6 +523,23 @@ test('keepalived.conf persistence reaches the table: uvsadm -Ln shows persistent
   });
 });
 
+test('keepalived.conf lb_algo naming no scheduler: ignored with a warning; a reload leaves the running service\'s scheduler as it is (until 2026-12-07 it switched rr to wlc while saying it "keeps wlc"); a new service gets wlc', async () => {
+  const conf = (algo: string, more = '') => `virtual_server 192.168.8.200 80 {\n  lb_algo ${algo}\n  protocol TCP\n  real_server ${A} 80 {\n    TCP_CHECK { }\n  }\n}\n${more}`;
+  await withKeepalived(conf('rr'), async (w, file) => {
+    w.cm.reload(false);
+    assert.match(formatList(w.r.ctl.list(), N), /^TCP {2}192\.168\.8\.200:80 rr$/m);
+    writeFileSync(file, conf('nosuch', `virtual_server 192.168.8.201 80 {\n  lb_algo nosuch\n  protocol TCP\n  real_server ${A} 80 {\n    TCP_CHECK { }\n  }\n}\n`));
+    assert.deepEqual(w.cm.reload(true), ['add service TCP 192.168.8.201:80 (wlc)', `add server TCP 192.168.8.201:80 -> ${A}:80 weight 1`,
+      `start checks on server TCP 192.168.8.201:80 -> ${A}:80: TCP_CHECK`], 'no edit of 192.168.8.200:80 (was: scheduler rr -> wlc)');
+    // The warning's text: health-keepalived.test.ts.
+    w.cm.reload(false);
+    const list = formatList(w.r.ctl.list(), N);
+    assert.match(list, /^TCP {2}192\.168\.8\.200:80 rr$/m);
+    assert.match(list, /^TCP {2}192\.168\.8\.201:80 wlc$/m);
+    await w.mgr.stop();
+  });
+});
+
 test('keepalived.conf ops, scheduler flags and thresholds reach the table (-o, -b, -x / -y), also when a failed server is added back', async () => {
   await withKeepalived(`virtual_server 192.168.8.200 53 {
   protocol UDP

@@ -1513,7 +1513,7 @@ virtual_server group g {
   ]);
   assert.deepEqual(warnings.filter((w) => !w.includes(' has no lb_algo: ')), [
     'k.conf:24: virtual_server_group g: fd00::1 skipped: uvs does not support IPv6',
-    `k.conf:4: lb_algo "foo" ignored: no such scheduler (${schedulerNames().join(', ')}); virtual_server 1.2.3.4 0 keeps wlc, as keepalived does`,
+    `k.conf:4: lb_algo "foo" ignored: no such scheduler (${schedulerNames().join(', ')}); virtual_server 1.2.3.4 0 keeps the scheduler it runs with (new: wlc)`,
     'k.conf:11: sorry_server fd00::9 ignored: uvs does not support IPv6',
     'k.conf:5: real_server 1.2.3.5 8080: a DR server takes the virtual port: port set to 0, as keepalived does',
     'k.conf:7: real_server 1.2.3.5 8080: a DR server takes the virtual port: port set to 0, as keepalived does',

@@ -633,10 +633,13 @@ export function vsServiceSpec(vs: VirtualServerSpec): DesiredSpec {
   };
 }
 
-/** keepalived.conf's virtual servers as config services (their checks in `health`). */
-export function keepalivedServices(specs: VirtualServerSpec[]): DesiredService[] {
+/**
+ * keepalived.conf's virtual servers as config services (their checks in `health`). `running`: the
+ * scheduler a service runs with now (a reload's table), which one whose lb_algo was ignored keeps.
+ */
+export function keepalivedServices(specs: VirtualServerSpec[], running?: (key: ServiceKey) => string | undefined): DesiredService[] {
   return specs.map((vs) => ({
-    spec: vsServiceSpec(vs),
+    spec: vs.schedIgnored === true && running !== undefined ? { ...vsServiceSpec(vs), sched: running(serviceKey(vs)) ?? vs.sched } : vsServiceSpec(vs),
     dests: vs.realServers.map((r) => ({
       // The real server's own port: DR/TUN with another port is refused by addDest, with its line.
       service: serviceKey(vs), addr: r.addr, port: r.port,
@@ -1056,12 +1059,16 @@ export class ConfigManager {
     // mergedKeepalived() with pause() every MERGE_STEP virtual servers.
     const more: DesiredService[] = [];
     for (let i = 0; i < parsed.services.length; i += MERGE_STEP) {
-      for (const d of keepalivedServices(parsed.services.slice(i, i + MERGE_STEP))) more.push(d);
+      for (const d of keepalivedServices(parsed.services.slice(i, i + MERGE_STEP), this.runningSched)) more.push(d);
       await pause();
     }
     const warnings = this.keepalivedWarnings(k, parsed);
     return { ...await runStepsSliced(mergeSteps(cfg, more), pause), warnings: [...cfg.warnings ?? [], ...warnings] };
   }
+
+  /** The scheduler the service `k` runs with now, if it runs (keepalivedServices). */
+  private readonly runningSched = (k: ServiceKey): string | undefined =>
+    this.control.model.services.get(serviceKeyOf(k.proto, parseIp(k.addr), k.port, k.fwmark))?.sched;
 
   /** The table's part of a reload without --config (the keepalived.conf gives it all). */
   private noFile(): ConfigFile {
@@ -1089,7 +1096,7 @@ export class ConfigManager {
 
   /** cfg plus the services of the keepalived.conf k, as read; its warnings told to sources.warn. */
   private mergedKeepalived(cfg: ConfigFile, k: string, parsed: { services: VirtualServerSpec[]; warnings: string[] }): ConfigFile {
-    const more = keepalivedServices(parsed.services);
+    const more = keepalivedServices(parsed.services, this.runningSched);
     const warnings = this.keepalivedWarnings(k, parsed);
     return { ...mergeServices(cfg, more), warnings: [...cfg.warnings ?? [], ...warnings] };
   }

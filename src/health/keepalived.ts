@@ -1141,9 +1141,16 @@ class Parser {
         case 'lvs_sched':
           nArgs(s, 1, 1);
           schedGiven = true;
-          // keepalived: "Invalid lvs_scheduler '...' - ignoring" (the scheduler stays as it was, by default wlc).
-          if (schedulerNames().includes(s.args[0]!.text)) vs.sched = s.args[0]!.text;
-          else this.warn(s, `${s.key} "${s.args[0]!.text}" ignored: no such scheduler (${schedulerNames().join(', ')}); virtual_server ${name} keeps ${vs.sched}, as keepalived does`);
+          // keepalived: "Invalid lvs_scheduler '...' - ignoring". A running service keeps the
+          // scheduler it has (keepalivedServices); a new one gets the default, wlc. Until
+          // 2026-12-07 a reload switched a running rr service to wlc while saying it "keeps" it.
+          if (schedulerNames().includes(s.args[0]!.text)) {
+            vs.sched = s.args[0]!.text;
+            delete vs.schedIgnored;
+          } else {
+            vs.schedIgnored = true;
+            this.warn(s, `${s.key} "${s.args[0]!.text}" ignored: no such scheduler (${schedulerNames().join(', ')}); virtual_server ${name} keeps the scheduler it runs with (new: ${vs.sched})`);
+          }
           break;
         case 'lb_kind':
         case 'lvs_method': {

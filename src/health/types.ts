@@ -221,6 +221,8 @@ export interface VirtualServerSpec {
   /** keepalived's virtual_server group NAME: the members check each real server once, together. */
   group?: string;
   sched: string;
+  /** lb_algo named no scheduler: ignored, so a reload leaves the running service's scheduler as it is (a new service: wlc). */
+  schedIgnored?: boolean;
   fwd: Fwd;
   /** lvs_method TUN type ipip|gue|gre [port N] [nocsum|csum|remcsum]: the tunnel of its TUN servers. */
   tun?: TunOptions;
