@@ -110,6 +110,38 @@ test('--vrrp-fifo: created 0600 when missing, lines drive the HA groups in order
   rmSync(plainDir, { recursive: true, force: true });
 });
 
+test('--vrrp-fifo: an HA group a reload adds takes keepalived\'s last state of the instance of its name, written before the reload (ignored then); without one it stays as it is (until 2026-12-07 it stayed backup while keepalived had it MASTER and wrote nothing more)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-fifo-'));
+  const path = join(dir, 'vrrp.fifo');
+  const r = rig({ addrs: ['10.0.0.1/24'] });
+  const groups = (names: string[]) => r.dp.apply([{ op: 'haGroups', groups: names.map((name, i) => ({ name, addrs: [parseIp(`10.0.0.${100 + i}`)] })) }]);
+  groups(['a', 'b']);
+  const warnings: string[] = [];
+  const fifo = new VrrpFifo(path, (args) => r.ctl.call('setRole', args), () => r.dp.link.groupNames, (msg) => warnings.push(msg));
+  const roles = () => r.dp.link.roles().map((m, i) => `${r.dp.link.groupNames[i]}=${m ? 'master' : 'backup'}`).join(',');
+  try {
+    fifo.open();
+    const fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    writeSync(fd, 'INSTANCE "a" BACKUP 100\nINSTANCE "c" BACKUP 150\nINSTANCE "c" MASTER 150\nINSTANCE "d" BACKUP 100\n');
+    closeSync(fd);
+    for (let i = 0; i < 200 && fifo.status().events < 4; i++) await new Promise((res) => setTimeout(res, 10));
+    assert.equal(roles(), 'default=master,a=backup,b=master');
+    // The reload adds c (keepalived last said MASTER), d (BACKUP) and e (nothing said).
+    r.ctl.call('setRole', { role: 'master', group: 'b' });
+    groups(['a', 'b', 'c', 'd', 'e']);
+    fifo.groupsAdded(['c', 'd', 'e']);
+    assert.equal(roles(), 'default=master,a=backup,b=master,c=master,d=backup,e=master');
+    assert.ok(warnings.includes('vrrp fifo: HA group c added by the reload takes keepalived\'s last state of it, MASTER'), warnings.join('\n'));
+    // Taken once: a later reload that drops and adds c again waits for keepalived's next line.
+    r.ctl.call('setRole', { role: 'backup', group: 'c' });
+    fifo.groupsAdded(['c']);
+    assert.equal(roles(), 'default=master,a=backup,b=master,c=backup,d=backup,e=master');
+  } finally {
+    fifo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--vrrp-fifo after a step of the wall clock (NTP): the status says the last line came as long ago as it did (before: 3630 s ago after an hour forward)', async (t) => {
   const clock = stepClock(t, []);
   const dir = mkdtempSync(join(tmpdir(), 'uvs-fifo-'));

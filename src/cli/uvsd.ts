@@ -473,8 +473,11 @@ export async function main(argv: string[]): Promise<void> {
       Object.assign(config.settings, next);
     },
     setHaGroups: (groups) => {
+      const before = new Set(dp.link.groupNames);
       control.setHaGroups(groups);
       config.settings.haGroups = running.haGroups;
+      // A new group takes what keepalived last wrote for its instance (written before this reload).
+      vrrpFifo?.groupsAdded(dp.link.groupNames.filter((n) => !before.has(n)));
     },
     setVrrpFifo: (path) => {
       // The path was checked with the reload; one that became unusable since is a warning, no FIFO read.

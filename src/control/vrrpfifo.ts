@@ -41,6 +41,9 @@ const ROLE_OF: Readonly<Record<string, 'master' | 'backup'>> = {
 };
 const ROLE_STATES = Object.keys(ROLE_OF);
 
+/** Names of no HA group whose last role line is kept (VrrpFifo.groupsAdded). */
+const MAX_UNMATCHED = 256;
+
 /** The longest line read (keepalived's are under 100 bytes). */
 const MAX_LINE = 4096;
 
@@ -120,6 +123,9 @@ export class VrrpFifo {
   private readonly stats: VrrpFifoStatus;
   /** Names of no HA group and states uvsd does not act on, each warned about once. */
   private readonly warned = new Set<string>();
+  /** The last role line (MASTER, BACKUP, ...) of each instance or sync group named after no HA group
+   *  (ignored then): a reload that adds that group takes it (groupsAdded). At most MAX_UNMATCHED names. */
+  private readonly unmatched = new Map<string, VrrpEvent>();
 
   constructor(
     private readonly path: string,
@@ -177,6 +183,28 @@ export class VrrpFifo {
     this.skipping = false;
   }
 
+  /**
+   * HA groups a reload just added: each takes the role keepalived last wrote for the instance (or
+   * sync group) of its name, if it wrote one while that name was no group's. keepalived writes a
+   * state once, at its change: when its reload (the new vrrp_instance) came before uvsd's, the
+   * group would stay backup on both directors, its VIPs answered by no one (until 2026-12-07).
+   */
+  groupsAdded(names: readonly string[]): void {
+    for (const name of names) {
+      const ev = this.unmatched.get(name);
+      if (ev === undefined) continue;
+      this.unmatched.delete(name);
+      const call = roleCallOf(ev, this.groupNames());
+      if (call === undefined) continue;
+      this.warn(`vrrp fifo: HA group ${name} added by the reload takes keepalived's last state of it, ${ev.state}`, { group: name, state: ev.state });
+      try {
+        this.setRole(call, ev);
+      } catch (e) {
+        this.warn('vrrp fifo: role change refused', { line: `${ev.type} "${ev.name}" ${ev.state}`, error: (e as Error).message });
+      }
+    }
+  }
+
   status(): VrrpFifoStatus {
     const { lastAt, ...rest } = this.stats;
     return lastAt === undefined ? rest : { ...rest, lastAt: wallOf(lastAt) };
@@ -212,12 +240,17 @@ export class VrrpFifo {
             this.warned.add(`state ${ev.state}`);
             this.warn(`vrrp fifo: state ${ev.state} is none uvsd acts on (${ROLE_STATES.join(', ')}): ignored`, { ...who, state: ev.state });
           }
-        } else if (!this.warned.has(`name ${ev.name}`)) {
-          this.warned.add(`name ${ev.name}`);
-          this.warn('vrrp fifo: an instance or sync group named after no HA group (uvsd --ha-group) is ignored', who);
+        } else {
+          this.unmatched.delete(ev.name);
+          if (this.unmatched.size < MAX_UNMATCHED) this.unmatched.set(ev.name, ev);
+          if (!this.warned.has(`name ${ev.name}`)) {
+            this.warned.add(`name ${ev.name}`);
+            this.warn('vrrp fifo: an instance or sync group named after no HA group (uvsd --ha-group) is ignored', who);
+          }
         }
         continue;
       }
+      this.unmatched.delete(ev.name);
       try {
         this.setRole(call, ev);
       } catch (e) {
