@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { LogOutput } from '../src/cli/logout.js';
-import { fileWarner, jsonBytes, listFields, LOG_LIST_BYTES_MAX, LOG_LIST_MAX, piece, reloadLogFields, reloadLogger } from '../src/cli/reload-log.js';
+import { fileWarner, jsonBytes, listFields, LOG_LIST_BYTES_MAX, LOG_LIST_MAX, piece, reloadLogFields, reloadLogger, STATUS_LIST_MAX, statusForLog } from '../src/cli/reload-log.js';
 
 /** A pino logger into uvsd's LogOutput, its writes kept. */
 function logger(): { log: pino.Logger; out: LogOutput; lines: () => string[] } {
@@ -150,4 +150,17 @@ test('10,000 warnings of one reload (a keepalived.conf of IPv6 virtual servers):
   assert.match(recs[20]!.msg, /^9980 more warnings of the configuration files not logged/);
   warn('f', 'a later one');
   assert.equal(lines().length, 22, 'the next turn logs again');
+});
+
+test('statusForLog (SIGUSR1\'s status line): each list longer than 16, at the top or in an object in it, is cut to its first 16 with its length beside it; 2,000 VIPs of the ARP watch make a line well under journald\'s 48K (98.7 KB until 2026-12-07)', () => {
+  const addresses = Array.from({ length: 2000 }, (_v, i) => ({ addr: `10.77.${i >> 8}.${i & 255}`, vip: true, conflicts: 0 }));
+  const status = { role: 'master', addrs: ['192.168.8.12'], arpWatch: { lapS: 60, addrs: 2001, probes: 3, addresses, answeredBy: [] }, unclaimed: addresses.map((a) => ({ addr: a.addr, by: 'x' })) };
+  const out = statusForLog(status);
+  assert.deepEqual(Object.keys(out), ['role', 'addrs', 'arpWatch', 'unclaimed', 'unclaimedCount']);
+  assert.deepEqual(out['arpWatch'], { lapS: 60, addrs: 2001, probes: 3, addresses: addresses.slice(0, STATUS_LIST_MAX), addressesCount: 2000, answeredBy: [] });
+  assert.equal((out['unclaimed'] as unknown[]).length, STATUS_LIST_MAX);
+  assert.equal(out['unclaimedCount'], 2000);
+  assert.ok(JSON.stringify(out).length < 8 * 1024, `${JSON.stringify(out).length} bytes`);
+  assert.ok(JSON.stringify(status).length > 48 * 1024, 'the whole status would not fit a line');
+  assert.deepEqual(statusForLog({ a: [1, 2], b: { c: [3] }, d: null }), { a: [1, 2], b: { c: [3] }, d: null }, 'short lists as they are');
 });

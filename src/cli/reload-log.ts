@@ -19,6 +19,27 @@ export const LOG_LIST_MAX = 1000;
  *  most lines before the count (~600 changes of a 10,000 x 4 replace-all). */
 export const LOG_LIST_BYTES_MAX = 32 * 1024;
 
+/** At most this many entries of each list in a status logged as one line (SIGUSR1's). */
+export const STATUS_LIST_MAX = 16;
+
+/**
+ * `status` for one log line (SIGUSR1's `status (SIGUSR1)`): each list in it, or in an object in
+ * it, longer than STATUS_LIST_MAX cut to its first STATUS_LIST_MAX entries, its length beside it
+ * as KEYCount. The lists grow with the table (arpWatch's addresses: ~47 bytes per VIP, a 98.7 KB
+ * line at 2,000 VIPs until 2026-12-07, past journald's LineMax); uvsadm --status has them whole.
+ */
+export function statusForLog(status: object, depth = 2): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(status)) {
+    if (Array.isArray(v) && v.length > STATUS_LIST_MAX) {
+      out[k] = v.slice(0, STATUS_LIST_MAX);
+      out[`${k}Count`] = v.length;
+    } else if (depth > 1 && typeof v === 'object' && v !== null && !Array.isArray(v)) out[k] = statusForLog(v as object, depth - 1);
+    else out[k] = v;
+  }
+  return out;
+}
+
 /** At most this many warning lines in one turn of the event loop (each is a line of its own). */
 export const WARN_LINES_MAX = 20;
 

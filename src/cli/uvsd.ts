@@ -55,7 +55,7 @@ import { warmControl } from '../control/warmup.js';
 import { missingNodeFlags } from './node-flags.js';
 import { handleSignal } from './early-signals.js';
 import { BirdAnnouncer, wantedVips, type AnnounceState } from '../bgp/bird.js';
-import { fileWarner, listFields, reloadLogger } from './reload-log.js';
+import { fileWarner, listFields, reloadLogger, statusForLog } from './reload-log.js';
 
 /** The interface does not exist in uvsd's namespace; false also when the lookup itself failed (EMFILE, ...). */
 function ifaceGone(iface: string): boolean {
@@ -650,7 +650,7 @@ export async function main(argv: string[]): Promise<void> {
   const heldUsr = {
     SIGUSR1: handleSignal('SIGUSR1', () => {
       try {
-        log.info({ signal: 'SIGUSR1', ...(control.call('status', {}) as object), ...(bgp === undefined ? {} : { bgp: bgp.status() }) }, 'status (SIGUSR1)');
+        log.info({ signal: 'SIGUSR1', ...statusForLog(control.call('status', {}) as object), ...(bgp === undefined ? {} : { bgp: statusForLog(bgp.status()) }) }, 'status (SIGUSR1)');
       } catch (e) {
         log.warn({ signal: 'SIGUSR1', error: (e as Error).message }, 'status (SIGUSR1) failed');
       }
