@@ -257,8 +257,8 @@ test('ring offload watch (--port): partial checksums and merged (GRO/TSO) frames
     'uvsd completes their IPv4 TCP and UDP checksums itself (rx_csum_partial); turn it off: ethtool -K uvs0p tx off']);
   w.check(9, 0, 2);
   w.check(9, 4, 5);
-  assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), ['warn uvs0: frames merged by GRO or TSO/GSO arrive (rx_gso_frames 0, port_drop_too_long 2): ' +
-    'longer than the MTU, they are dropped; turn it off: ethtool -K uvs0 gro off; ethtool -K uvs0p tso off gso off']);
+  assert.deepEqual(log.take().map((l) => `${l.level} ${l.msg}`), ['warn uvs0: frames longer than the ring\'s slots arrive (rx_gso_frames 0, port_drop_too_long 2), dropped: ' +
+    'merged by GRO or TSO/GSO (turn it off: ethtool -K uvs0 gro off; ethtool -K uvs0p tso off gso off), or the MTU was raised under uvsd (restart it: its MTU warning)']);
   // Not a veth (a NIC): the sender is not named, GRO and LRO are.
   const nic = new RingOffloadWatch('eth1', log, () => undefined);
   nic.check(1, 1, 0);

@@ -273,9 +273,12 @@ export class RingOffloadWatch {
     if (!this.mergedWarned && (gso > 0 || tooLong > 0)) {
       this.mergedWarned = true;
       const peer = this.peer();
-      log.warn({ iface, peer, rx_gso_frames: gso, port_drop_too_long: tooLong }, `${iface}: frames merged by GRO or TSO/GSO arrive (rx_gso_frames ${gso}, ` +
-        `port_drop_too_long ${tooLong}): longer than the MTU, they are dropped; turn it off: ethtool -K ${iface} gro off` +
-        `${peer === undefined ? ' (and lro off on a NIC)' : `; ethtool -K ${peer} tso off gso off`}`);
+      const off = `ethtool -K ${iface} gro off${peer === undefined ? ' (and lro off on a NIC)' : `; ethtool -K ${peer} tso off gso off`}`;
+      // Frames past a slot and none seen merged: a super-frame past the slot, or the MTU raised
+      // under uvsd (its MTU warning); until 2026-12-07 this blamed GRO alone, offload off or not.
+      log.warn({ iface, peer, rx_gso_frames: gso, port_drop_too_long: tooLong }, gso > 0
+        ? `${iface}: frames merged by GRO or TSO/GSO arrive (rx_gso_frames ${gso}, port_drop_too_long ${tooLong}): longer than the MTU, they are dropped; turn it off: ${off}`
+        : `${iface}: frames longer than the ring's slots arrive (rx_gso_frames 0, port_drop_too_long ${tooLong}), dropped: merged by GRO or TSO/GSO (turn it off: ${off}), or the MTU was raised under uvsd (restart it: its MTU warning)`);
     }
   }
 }
