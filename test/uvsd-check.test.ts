@@ -87,18 +87,24 @@ test('uvsd-check on real uvsds: the socket given as --socket=PATH, and as daemon
     writeFileSync(config, `daemon:\n  tap: uvs0\n  addresses: [192.168.8.10/24]\n  socket: ${fromConfig}\n`);
     const a = lab.spawn(ns, uvsdArgv(['--config', config, '--arp-probe-ms', '50']), { cwd: repoRoot });
     const b = lab.spawn(ns, uvsdArgv(['--tap', 'uvs1', '--addr', '192.168.9.10/24', `--socket=${withEq}`, '--arp-probe-ms', '50']), { cwd: repoRoot });
+    // A relative --socket: bound as the absolute path it names (until 2026-12-07 as given, and the
+    // check given the absolute path failed).
+    const c = lab.spawn(ns, uvsdArgv(['--tap', 'uvs2', '--addr', '192.168.7.10/24', '--socket', './rel.sock', '--arp-probe-ms', '50']), { cwd: tmp });
     try {
       assert.equal(await waitForControl(fromConfig, a), '', `uvsd --config: ${a.stderr()}`);
       assert.equal(await waitForControl(withEq, b), '', `uvsd --socket=: ${b.stderr()}`);
+      assert.equal(await waitForControl(join(tmp, 'rel.sock'), c), '', `uvsd --socket ./rel.sock: ${c.stderr()}`);
       const inNs = async (...args: string[]) => (await lab.exec(ns, [CHECK, ...args])).code;
       assert.equal(await inNs(fromConfig, '0'), 0, 'daemon.socket of --config');
       assert.equal(await inNs(withEq, '0'), 0, '--socket=PATH');
+      assert.equal(await inNs(join(tmp, 'rel.sock'), '0'), 0, 'a relative --socket, checked by its absolute path');
+      assert.equal((await lab.exec(ns, [CHECK, './rel.sock', '0'], { cwd: tmp })).code, 0, 'and by the relative one, from the same directory');
       assert.equal(await inNs(fromConfig, '3600'), 1, 'younger than MIN_AGE_S');
       assert.equal(await a.stop(3000), 0);
       assert.equal(await inNs(fromConfig, '0'), 1, 'stopped: fails');
       assert.equal(await inNs(withEq, '0'), 0, 'the other uvsd still passes');
     } finally {
-      await Promise.all([a.stop(3000), b.stop(3000)]);
+      await Promise.all([a.stop(3000), b.stop(3000), c.stop(3000)]);
     }
   });
 });

@@ -7,6 +7,7 @@
 // datapath, health, sync or control-model module, no pino, no YAML parser (uvsd-cli.test.ts
 // checks the modules it loads).
 
+import { isAbsolute, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
 import { checkedArg, emptyProblem, intArg, oneOfArg, parseCommandLine, usageErrors } from './options.js';
 import { formatMac, parseIp, parseMac, type LinkAddr } from '../datapath/addr.js';
@@ -262,6 +263,10 @@ export function readCommandLine(argv: string[]): CommandLine {
  * daemon.sync), combination.ts's.
  */
 export function checkSettings({ program, o }: CommandLine, combination: (o: Options, fromCli: (option: string) => boolean) => string | undefined): void {
+  // A relative --socket (or daemon.socket) is bound as the absolute path it names now: ss lists a
+  // socket by the path given to bind(), and contrib/uvsd-check, keepalived's check, compares paths
+  // (a uvsd started with --socket ./u.sock failed the check given its absolute path until 2026-12-07).
+  if (typeof o.socket === 'string' && !isAbsolute(o.socket)) o.socket = resolve(o.socket);
   if (o.addr !== undefined && (o.addr as LinkAddr[]).every((a) => a.floating === true)) {
     console.error('uvsd: at least one --addr must be fixed (not floating): a backup needs an address of its own');
     process.exit(2);
