@@ -360,6 +360,18 @@ test('a template the master keeps past its -p for a live connection has 60 s fro
   assert.ok(tpl(b).expires <= 60, `the backup's copy: ${tpl(b).expires} s (the master's ${tpl(m).expires} s)`);
 });
 
+test('a template synced to a backup whose service is not persistent yet (between the two directors\' reloads that make it so) keeps the master\'s timeout (until 2026-12-07 a tick, then 60 s: a takeover lost the client\'s server)', () => {
+  const [m, b] = haPair(director(false), director(false));
+  b.ctl.editService({ ...DR80, sched: 'rr', persist: 0 });
+  const seg = (flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport: 44100, dport: 80, flags });
+  m.run(seg(TCP_FLAGS.SYN), seg(TCP_FLAGS.ACK));
+  sync(m, b);
+  const tpl = (r: Rig): ConnInfo => (r.ctl.call('connections', {}) as ConnInfo[]).find((c) => c.template === true && c.vaddr === VIP3)!;
+  assert.ok(tpl(b).expires > 290, `the backup's copy: ${tpl(b).expires} s (the master's ${tpl(m).expires} s)`);
+  b.ctl.editService({ ...DR80, sched: 'rr', persist: 300 }); // its reload
+  assert.ok(tpl(b).expires > 290, `after the backup's reload: ${tpl(b).expires} s`);
+});
+
 test('a persistent FTP service\'s template (virtual port 0) and its DR data connection are synced: the backup holds them as the master and, after a takeover, sends the client\'s next data connection to the same server', () => {
   const FTP = { proto: 'tcp' as const, addr: VIP3, port: 21 };
   const ftpDr = (reverse: boolean): Rig => {

@@ -2968,8 +2968,10 @@ export class Datapath implements Output {
     const laddr = rd32(b, o + 28);
     // A template's timeout (its laddr): the master's when shorter than -p here, as the kernel's
     // sync carries cp->timeout: 60 s once its timer fired while it had connections (expire_later).
-    // An older uvsd sends its -p.
-    const tplTicks = template && laddr > 0 && laddr < svc.persistTicks ? laddr : svc.persistTicks;
+    // An older uvsd sends its -p. The master's too when the service here is not persistent (yet:
+    // between the two directors' reloads that make it so): until 2026-12-07 it got a tick here and
+    // then expire_later's 60 s, and a takeover after that lost the client's server.
+    const tplTicks = template && laddr > 0 && (laddr < svc.persistTicks || svc.persist === 0) ? laddr : svc.persistTicks;
     const expires = this.nowTick + (template ? tplTicks : this.tt[state]);
     if (node >= 0 && (node & 1) !== DIR_IN) {
       c[C.sync_refused]++; // the tuple is another entry's reply direction: not ours to overwrite
