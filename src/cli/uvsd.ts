@@ -198,13 +198,6 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`uvsd: ${memProblem}`);
     process.exit(2);
   }
-  // The workers start at once, each opening its share: too few descriptors failed a module's
-  // load in one of them (EMFILE naming a .js file, exit 1) where bin/uvsd's check had passed.
-  const fdWorkers = fdLimitWorkersProblem(openFilesLimit(), opts.workers);
-  if (fdWorkers !== undefined) {
-    console.error(`uvsd: ${fdWorkers}`);
-    process.exit(2);
-  }
   if (opts.checkConfig === true) {
     if (initial === undefined) {
       console.error('uvsd: --check-config needs --config or --keepalived-conf');
@@ -218,6 +211,13 @@ export async function main(argv: string[]): Promise<void> {
   for (const w of fileWarnings) log.warn({ file: opts.config }, w);
   // Below NOFILE_MIN bin/uvsd refused to start; below NOFILE_WARN it runs, and says so.
   const nofile = openFilesLimit();
+  // The workers start at once, each opening its share: too few descriptors failed a module's
+  // load in one of them (EMFILE naming a .js file, exit 1) where bin/uvsd's check had passed.
+  const fdWorkers = fdLimitWorkersProblem(nofile, opts.workers);
+  if (fdWorkers !== undefined) {
+    console.error(`uvsd: ${fdWorkers}`);
+    process.exit(2);
+  }
   const fdLow = fdLimitProblem(nofile);
   if (fdLow !== undefined) log.warn({ nofile }, fdLow.message);
   for (const w of keepalivedWarnings) log.warn({ file: opts.keepalivedConf }, w);
@@ -338,7 +338,7 @@ export async function main(argv: string[]): Promise<void> {
     } catch (e) {
       // Out of descriptors all the same (nofileForWorkers is measured, not exact): said as the limit it is.
       const emfile = /\bEMFILE\b/.test((e as Error).message);
-      console.error(`uvsd: cannot start the datapath workers: ${(e as Error).message}${emfile ? `: the file descriptor limit (nofile) is ${openFilesLimit()} (raise it: LimitNOFILE=, ulimit -n, prlimit --nofile)` : ''}`);
+      console.error(`uvsd: cannot start the datapath workers: ${(e as Error).message}${emfile ? `: the file descriptor limit (nofile) is ${nofile} (raise it: LimitNOFILE=, ulimit -n, prlimit --nofile)` : ''}`);
       process.exit(emfile ? 2 : 1);
     }
     port.io = group.io() as Port['io'];

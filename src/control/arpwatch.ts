@@ -102,7 +102,7 @@ export class ArpWatch {
       if (this.dp.link.claims(ip)) return ip;
     }
     for (const c of this.dp.link.claimants) {
-      if (now - (this.probedAt.get(c.ip) ?? -Infinity) >= CONFLICT_PROBE_MS && this.dp.link.claims(c.ip)) return c.ip;
+      if (!this.probedSince(c.ip, now) && this.dp.link.claims(c.ip)) return c.ip;
     }
     for (;;) {
       if (this.cursor >= this.lap.length) {
@@ -118,8 +118,13 @@ export class ArpWatch {
       if (now < this.lapStart + this.cursor * this.spacing) return undefined;
       const ip = this.lap[this.cursor++]!;
       // Not again within CONFLICT_PROBE_MS of its last probe (one in conflict is probed that often).
-      if (this.dp.link.claims(ip) && !(now - (this.probedAt.get(ip) ?? -Infinity) < CONFLICT_PROBE_MS)) return ip;
+      if (this.dp.link.claims(ip) && !this.probedSince(ip, now)) return ip;
     }
+  }
+
+  /** Was ip probed less than CONFLICT_PROBE_MS before `now`? */
+  private probedSince(ip: number, now: number): boolean {
+    return now - (this.probedAt.get(ip) ?? -Infinity) < CONFLICT_PROBE_MS;
   }
 
   /**

@@ -193,7 +193,6 @@ const STATE_ONLY_HINT: Readonly<Record<string, string>> = {
 };
 const METHODS: Record<string, Fwd> = { dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' };
 
-/** Parse and check the shape of a config file's text. Values' meaning is checked by loadTable. */
 /** A state file's first and last lines (statefile.ts); YAML comments, so it reads as a config file. */
 export const STATE_END = '# uvs state end';
 export const STATE_HEADER = `# uvsd state file (uvsd --state-file): complete only if its last line is "${STATE_END}"`;
@@ -205,6 +204,7 @@ export function stateCutOff(text: string): boolean | undefined {
   return !text.trimEnd().endsWith(`\n${STATE_END}`);
 }
 
+/** Parse and check the shape of a config file's text. Values' meaning is checked by loadTable. */
 export function parseConfig(text: string, file: string, o: ParseOptions = {}): ConfigFile {
   // A state file given as --config (a copy of the running table) is read as one: cut off, it
   // would be a smaller table (a service's servers, or whole services, missing) taken as complete.

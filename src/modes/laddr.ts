@@ -72,8 +72,10 @@ export class Laddr {
   private readonly first: number;
   private readonly step: number;
   private readonly last: number;
+  /** How many ports that is (0: none of this datapath's phase in lo..hi). */
+  private readonly size: number;
 
-  constructor(addr: number, lo = LPORT_MIN, hi = LPORT_MAX, phase = 0, step = 1, start = laddrStart) {
+  constructor(addr: number, lo = LPORT_MIN, hi = LPORT_MAX, phase = 0, step = 1) {
     this.addr = addr;
     this.lo = lo;
     this.hi = hi;
@@ -85,8 +87,8 @@ export class Laddr {
     // failover) are in TIME_WAIT on the real servers, which close first; a new SYN from one of
     // them is answered with the old connection's ACK, reset, and sent again a second later (18-50 %
     // of new FULLNAT connections after a restart, until 2026-12-07).
-    const size = this.first > hi ? 1 : (this.last - this.first) / step + 1;
-    const at = this.first + Math.min(size - 1, Math.floor(start() * size)) * step;
+    this.size = this.first > hi ? 0 : (this.last - this.first) / step + 1;
+    const at = this.first + Math.max(0, Math.min(this.size - 1, Math.floor(laddrStart() * this.size))) * step;
     this.cursor[0] = at;
     this.cursor[1] = at;
   }
@@ -129,8 +131,8 @@ export class Laddr {
   /** A free port for proto, marked used; -1 when every port of the range is taken. */
   take(proto: number): number {
     const p = proto === PROTO_TCP ? 0 : 1;
-    if (this.first > this.hi) return -1;
-    const size = (this.last - this.first) / this.step + 1;
+    const size = this.size;
+    if (size === 0) return -1;
     if (this.inUse[p] >= size) {
       this.conflicts++;
       return -1;
