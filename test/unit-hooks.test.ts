@@ -8,6 +8,7 @@ import { DestTable, DEST_F_OVERLOAD } from '../src/datapath/dests.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { TRASH_SWEEP_BUDGET } from '../src/control/slots.js';
 import { registerScheduler, type SchedService } from '../src/sched/index.js';
+import { skipped, SKIPPED_NAMED } from '../src/sched/common.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, drRig, RS, rig, ROUTER_MAC, VIP } from './helpers/harness.js';
 
@@ -96,6 +97,26 @@ test('thresholds: OVERLOAD at upper, cleared under lower (or under 3/4 of upper 
   assert.equal(over(), true, '3*4 < 4*3 is false');
   dt.unbind(0, false);
   assert.equal(over(), false, '2*4 < 4*3');
+});
+
+test('thresholds edited (-e -x): a raised upper threshold clears OVERLOAD at once, as __ip_vs_update_dest; a lowered one marks a server already at it', () => {
+  const dt = new DestTable(4);
+  dt.set(0, 1, 80, 0, 1, 4, 0);
+  const over = () => (dt.flags[0] & DEST_F_OVERLOAD) !== 0;
+  for (let i = 0; i < 4; i++) dt.bind(0);
+  assert.equal(over(), true, '4 >= upper 4');
+  dt.setThresholds(0, 4, 0);
+  assert.equal(over(), true, 'the same threshold again: still marked (4 is not under 3/4 of 4)');
+  dt.setThresholds(0, 5, 0);
+  assert.equal(over(), false, 'upper raised to 5 with 4 connections: cleared, not waiting for 3/4 of 5');
+  dt.setThresholds(0, 8, 2);
+  assert.equal(over(), false, 'raised again with a lower threshold the total is not under: still clear');
+  dt.setThresholds(0, 3, 0);
+  assert.equal(over(), true, 'lowered to 3 with 4 connections: marked now');
+  dt.setThresholds(0, 0, 0);
+  assert.equal(over(), false, 'no upper threshold: never overloaded');
+  dt.setThresholds(0, 4, 0);
+  assert.equal(over(), true, 'a threshold set again on a full server marks it');
 });
 
 test('the dest trash: a server deleted and added back (also after -C and its service added again) takes its connections back, counted in it; one that sent meanwhile is gone; another server reuses a trashed slot only when none is free', () => {
@@ -213,4 +234,19 @@ test('the dest trash: it does not grow with every server ever deleted: after 2,0
   copy.takeSlot(copy.services.values().next().value!, parseIp(RS[0].ip) >>> 0, 80);
   assert.equal(copy.slots.freeCount, 4095);
   assert.equal(slots().freeCount, 4096, 'the model is untouched');
+});
+
+test('explain\'s skipped list names the first SKIPPED_NAMED servers and counts the rest, so a large pool\'s why line stays short', () => {
+  const dt = new DestTable(32);
+  const svc = { dests: [] as number[], schedState: undefined, schedFlags: 0 };
+  for (let d = 0; d < 20; d++) {
+    dt.set(d, (0x0a000000 + d + 1) | 0, 80, 0, d < 15 ? 0 : 1, d === 19 ? 1 : 0, 0);
+    svc.dests.push(d);
+  }
+  dt.bind(19);
+  const line = skipped(svc, dt);
+  assert.equal(line.split('(weight 0)').length - 1, SKIPPED_NAMED, line);
+  assert.match(line, /^; skipped 10\.0\.0\.1:80 \(weight 0\), .*, 10\.0\.0\.8:80 \(weight 0\), and 8 more: 7 weight 0, 1 overloaded$/);
+  svc.dests.splice(2);
+  assert.equal(skipped(svc, dt), '; skipped 10.0.0.1:80 (weight 0), 10.0.0.2:80 (weight 0)');
 });

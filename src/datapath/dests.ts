@@ -153,8 +153,14 @@ export class DestTable {
     this.journal?.(d, SLOT_SET);
   }
 
-  /** ipvsadm -x/-y (0 = none; without a lower threshold, under 3/4 of upper clears overload). */
+  /**
+   * ipvsadm -x/-y (0 = none; without a lower threshold, under 3/4 of upper clears overload). As
+   * __ip_vs_update_dest(): an upper threshold raised (or removed) clears the mark at once, so an
+   * operator raising -x on a saturated server sees it take connections again; unlike the kernel,
+   * a server already at or above its new upper threshold is marked now, not at its next connection.
+   */
   setThresholds(d: number, upper: number, lower: number): void {
+    const raised = upper > this.upper[d];
     this.upper[d] = upper;
     this.lower[d] = lower;
     if (this.load !== undefined) {
@@ -162,7 +168,7 @@ export class DestTable {
       else this.limited.add(d);
     }
     if (upper === 0) this.mark(d, false);
-    else this.checkOverload(d);
+    else this.checkOverload(d, raised);
   }
 
   /** ipvsadm -Z for one slot: the statistics restart at 0 (their values move into `kept`). */
@@ -314,13 +320,14 @@ export class DestTable {
   }
 
   /** As ip_vs_bind_dest/ip_vs_unbind_dest: OVERLOAD at total >= upper; cleared under lower
-   *  (or, without one, when total * 4 < upper * 3). With workers the total is every worker's. */
-  private checkOverload(d: number): void {
+   *  (or, without one, when total * 4 < upper * 3), or under upper when `raised` (setThresholds).
+   *  With workers the total is every worker's. */
+  private checkOverload(d: number, raised = false): void {
     const total = this.connsOf(d);
     const up = this.upper[d];
     const lo = this.lower[d];
     if (total >= up) this.mark(d, true);
-    else if (lo !== 0 ? total < lo : total * 4 < up * 3) this.mark(d, false);
+    else if (raised || (lo !== 0 ? total < lo : total * 4 < up * 3)) this.mark(d, false);
   }
 
   /** Set or clear d's overload mark (uvsd --workers: the shadow copies the workers' marks with it). */

@@ -66,13 +66,25 @@ export function keyWhy(name: string, svc: SchedService, dt: DestTable, by: numbe
   return `${me} ${beats(dt, by, d, r) ? t.cmp : '= (first in list order)'} ${t.val(r)} of ${destName(dt, r)}`;
 }
 
+/** How many skipped servers skipped() names; the rest are counted. */
+export const SKIPPED_NAMED = 8;
+
 /**
  * "; skipped X (weight 0), Y (overloaded: 3 ≥ -x 3)": the service's servers a scheduler passes
- * over (not available), for explain(); "" when there are none.
+ * over (not available), for explain(); "" when there are none. The first SKIPPED_NAMED are named,
+ * the others counted ("and 62 more: 60 weight 0, 2 overloaded"), so a large pool's line stays short.
  */
 export function skipped(svc: SchedService, dt: DestTable): string {
   const out: string[] = [];
-  for (const d of svc.dests) if (!dt.available(d)) out.push(`${destName(dt, d)} (${dt.weight[d] <= 0 ? 'weight 0' : overloadText(dt, d)})`);
+  let zero = 0;
+  let over = 0;
+  for (const d of svc.dests) {
+    if (dt.available(d)) continue;
+    if (out.length < SKIPPED_NAMED) out.push(`${destName(dt, d)} (${dt.weight[d] <= 0 ? 'weight 0' : overloadText(dt, d)})`);
+    else if (dt.weight[d] <= 0) zero++;
+    else over++;
+  }
+  if (zero + over > 0) out.push(`and ${zero + over} more: ${[zero > 0 ? `${zero} weight 0` : '', over > 0 ? `${over} overloaded` : ''].filter(Boolean).join(', ')}`);
   return out.length === 0 ? '' : `; skipped ${out.join(', ')}`;
 }
 
