@@ -163,6 +163,56 @@ test('tun: a super-segment is cut into gso_size segments, each wrapped with a ze
   assert.ok(Buffer.concat(got).equals(data), 'the payload, in order, complete');
 });
 
+test('tun: a super-segment whose segments do not fit with the outer header is cut into segments, then each into inner fragments when it has no DF; with DF one "fragmentation needed"', () => {
+  const r = offloadRig('tun');
+  send1(r, tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40005, dport: 80, flags: TCP_FLAGS.SYN }));
+  const data = payload(7000);
+  const mss = 1460; // 40 + 1460 + 20 > 1500: no segment fits the MTU once wrapped
+  const n = Math.ceil(data.length / mss);
+  const big = (df: boolean) => partialCsum(tcpFrame(IN, {
+    src: CLIENT, dst: VIP, sport: 40005, dport: 80, flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, seq: 9000, ack: 7, payload: data,
+  }, { id: 300, df }), { size: mss });
+  let before = r.counters();
+  const out = send1(r, big(false));
+  const d = delta(before, r.counters());
+  assert.equal(d.gso_segments_built, n);
+  assert.equal(d['drop.mtu_exceeded'], undefined, 'no DF: nothing refused');
+  assert.equal(d.icmp_frag_needed_sent, undefined);
+  // 4 full segments in two inner fragments each; the last (1,160 bytes of data) fits whole.
+  assert.equal(out.length, 2 * (n - 1) + 1);
+  assert.equal(d.tun_inner_fragments, 2 * (n - 1));
+  const last = out[out.length - 1]!.frame.subarray(34);
+  assert.equal(last.readUInt16BE(6) & 0x3fff, 0, 'the last segment: whole, no DF');
+  assert.ok(l4ChecksumOk(Buffer.concat([out[0]!.frame.subarray(0, 14), last])), 'the last segment: TCP checksum');
+  const got: Buffer[] = [];
+  for (let k = 0; k < n - 1; k++) {
+    const [a, b] = [out[2 * k]!.frame, out[2 * k + 1]!.frame];
+    for (const f of [a, b]) {
+      assert.equal(f[14 + 9], 4, 'IPIP');
+      assert.ok(f.length - 14 <= 1500, 'fits the MTU with the outer header');
+    }
+    const ia = a.subarray(34);
+    const ib = b.subarray(34);
+    assert.equal(ia.readUInt16BE(4), ib.readUInt16BE(4), 'one inner datagram');
+    assert.equal(ia.readUInt16BE(6) & 0x3fff, 0x2000, 'first fragment: MF, offset 0, no DF');
+    assert.equal(ib.readUInt16BE(6) & 0x3fff, (ia.readUInt16BE(2) - 20) >> 3, 'second: the rest');
+    // Reassembled: the segment, with its TCP checksum whole and its sequence number.
+    const seg = Buffer.concat([ia.subarray(0, ia.readUInt16BE(2)), ib.subarray(20, ib.readUInt16BE(2))]);
+    seg.writeUInt16BE(seg.length, 2);
+    seg.writeUInt16BE(0, 6);
+    const frame = Buffer.concat([a.subarray(0, 14), seg]);
+    assert.ok(l4ChecksumOk(frame), `segment ${k}: TCP checksum of the reassembled segment`);
+    assert.equal(seg.readUInt32BE(24), 9000 + k * mss, `segment ${k}: sequence number`);
+    got.push(seg.subarray(40));
+  }
+  got.push(last.subarray(40));
+  assert.ok(Buffer.concat(got).equals(data), 'the payload, in order, complete');
+  before = r.counters();
+  assert.equal(send1(r, big(true)).length, 1, 'with DF: one ICMP back to the client');
+  const dd = delta(before, r.counters());
+  assert.deepEqual([dd.icmp_frag_needed_sent, dd['drop.mtu_exceeded'], dd.gso_segments_built], [1, 1, undefined]);
+});
+
 test('tun: a partial checksum is completed before wrapping (the wrapped packet leaves with a zero header)', () => {
   const r = offloadRig('tun');
   send1(r, tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40004, dport: 80, flags: TCP_FLAGS.SYN }));

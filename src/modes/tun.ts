@@ -203,10 +203,10 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
   for (let done = 0; done < data; done += maxData) {
     const n = data - done < maxData ? data - done : maxData;
     const last = done + n >= data;
-    const g = o.genSlot();
+    let g = o.genSlot();
     if (g < 0) {
-      o.drop(D.tx_failed);
-      return;
+      o.genFlush(); // more fragments than a batch has slots (a cut super-segment): send what is built
+      g = o.genSlot();
     }
     const ih = g + ETH_HLEN + hlen;
     outer(o, g, ihl + n, buf[ip + 1], buf[ip + IP_TTL], o.nextIpId(), 0, rip, code, sport);
@@ -217,7 +217,7 @@ function fragmentThenEncap(o: Output, buf: Buffer, ip: number, tot: number, rip:
     if (done > 0 && ihl > 20) ipv4OptionsFragment(gen, ih, ihl);
     ipv4SetChecksum(gen, ih, ihl);
     tunFinish(gen, g, ihl + n, code);
-    o.count(C.tun_inner_fragments);
+    if (done > 0 || !last) o.count(C.tun_inner_fragments); // (a cut segment's last may fit whole)
     o.toHost(gen, g, ETH_HLEN + hlen + ihl + n, rip);
   }
 }
@@ -251,7 +251,19 @@ function fragNeeded(o: Output, buf: Buffer, ip: number, e: number, hlen: number)
   o.toHost(o.genBuf, g, flen, src);
 }
 
-/** A TCP super-segment (vnet GSO): cut into gso_size segments (vnet.ts), each wrapped in a generated slot. */
+/**
+ * One segment of a super-segment without DF whose segments do not fit with the outer headers:
+ * built here whole (its TCP checksum covers it all), then cut into inner fragments from here.
+ * A segment is at most the super-segment's 65,535 bytes. One per thread (module state), never per packet.
+ */
+const SEGMENT = Buffer.alloc(65536);
+
+/**
+ * A TCP super-segment (vnet GSO): cut into gso_size segments (vnet.ts), each wrapped in a generated
+ * slot. Segments too big to wrap: "fragmentation needed" for a super-segment with DF (one answer,
+ * as for any DF packet); without DF each segment is cut into inner fragments, as the kernel
+ * segments a GSO packet and then fragments what does not fit.
+ */
 function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: number, e: number, code: number): void {
   const mss = o.gsoSize;
   if (l4 < 0 || buf[ip + IP_PROTO] !== 6 || (o.gsoType & 0x7f) !== VNET_GSO_TCPV4 || mss === 0) {
@@ -260,13 +272,21 @@ function segmentThenEncap(o: Output, buf: Buffer, ip: number, l4: number, tot: n
   }
   const hlen = tunOverhead(code);
   const hl = l4 - ip + (buf[l4 + 12] >>> 4) * 4;
+  const df = rd16(buf, ip + IP_FRAG) & 0x4000;
+  const rip = o.ct.daddr[e];
   if (hl + mss + hlen > o.mtu) {
-    fragNeeded(o, buf, ip, e, hlen);
-    return;
+    if (df !== 0) {
+      fragNeeded(o, buf, ip, e, hlen);
+      return;
+    }
+    for (let k = 0; ; k++) {
+      const n = tcpGsoSegment(buf, ip, l4, tot, mss, k, SEGMENT, 0);
+      if (n === 0) return;
+      o.count(C.gso_segments_built);
+      fragmentThenEncap(o, SEGMENT, 0, n, rip, code);
+    }
   }
   const gen = o.genBuf;
-  const rip = o.ct.daddr[e];
-  const df = rd16(buf, ip + IP_FRAG) & 0x4000;
   const sport = sportOf(buf, ip, code);
   for (let k = 0; ; k++) {
     let g = o.genSlot();
