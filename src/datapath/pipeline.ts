@@ -519,6 +519,10 @@ export class Datapath implements Output {
   /** Workers (uvsd --workers): where a frame of a connection this datapath does not hold goes;
    *  null with one datapath (the frame is dropped, ip_not_local / no_service). */
   handoff: Handoff | null = null;
+  /** Workers: a later fragment the last worker of its handoff round did not find, offered for a
+   *  retry (the first fragment, on this worker's own queue, may not have been read yet); true:
+   *  taken (copied), false: dropped as before. */
+  parkFragment: ((buf: Buffer, off: number, len: number) => boolean) | null = null;
   /** Workers: every ARP frame is also shown here (before it is answered in place), for the other
    *  workers to learn neighbours from (Link.arpShared). */
   onArp: ((buf: Buffer, off: number, len: number) => void) | null = null;
@@ -1094,8 +1098,9 @@ export class Datapath implements Output {
     // The entry the first fragment found, not another flow's that took its slot since.
     if (node < 0 || !ct.isAlive(e) || ct.proto[e] !== proto || this.frags.foundFlow !== flowPrint(ct.caddr[e], ct.cport[e], ct.vport[e])) {
       // Workers: the TAP's program steers later fragments (no ports) to queue 0, their first to
-      // the connection's worker: on to the next worker, as an ICMP error (the last one drops it).
-      if (this.handoff !== null && this.handoff(buf, off, flen, -1, false)) return;
+      // the connection's worker: on to the next worker, as an ICMP error; the last one keeps it a
+      // few ms for its first fragment, which may still wait in its own queue (worker.ts).
+      if (this.handoff !== null && (this.handoff(buf, off, flen, -1, false) || (this.parkFragment !== null && this.parkFragment(buf, off, flen)))) return;
       this.counters.d[local ? D.frag_no_first : D.ip_not_local]++;
       return;
     }

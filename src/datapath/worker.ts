@@ -94,6 +94,53 @@ function handedIn(m: FromPeer): void {
 }
 for (const p of peers) p?.on('message', handedIn);
 
+/**
+ * Later fragments the last worker of their handoff round did not find (laterFragment): the
+ * program steers them to queue 0 and their first fragment to its connection's worker, so the
+ * round can reach that worker before it has read the first fragment from its own queue. Kept
+ * here (copies, at most PARK_MAX) and processed again every millisecond, as frames handed in with
+ * their round over, until the first fragment has been seen or PARK_MS have passed (then dropped,
+ * counted as before). With more than two workers the round may pass the owner too early and end
+ * on another worker, where waiting does not help (docs/uvsd.md).
+ */
+const PARK_MS = 20;
+const PARK_MAX = 32;
+const parked: { frame: Uint8Array; hops: number; until: number }[] = [];
+/** The deadline of the parked frame being processed again (0: none is). */
+let retryUntil = 0;
+let retryTimer: NodeJS.Timeout | undefined;
+dp.parkFragment = (buf, off, len) => {
+  const now = performance.now();
+  if (retryUntil !== 0 ? now >= retryUntil : parked.length >= PARK_MAX) return false;
+  const vh = dp.vnetHdr;
+  parked.push({ frame: Uint8Array.from(buf.subarray(off - vh, off + len)), hops, until: retryUntil !== 0 ? retryUntil : now + PARK_MS });
+  retryTimer ??= setTimeout(retryParked, 1);
+  return true;
+};
+function retryParked(): void {
+  retryTimer = undefined;
+  const vh = dp.vnetHdr;
+  const c = dp.counters.c;
+  for (const p of parked.splice(0)) {
+    slot.set(p.frame, RX_HEADROOM - vh);
+    slotLen[0] = p.frame.length;
+    hops = p.hops;
+    dp.handedIn = true;
+    retryUntil = p.until;
+    try {
+      dp.processBatch(slot, port.stride, slotLen, 1, RX_HEADROOM);
+    } finally {
+      hops = 0;
+      dp.handedIn = false;
+      retryUntil = 0;
+    }
+    // Processed again, not received again: rx_frames, rx_bytes and the batch histogram count it once.
+    c[C.rx_frames]--;
+    c[C.rx_bytes] -= p.frame.length - vh;
+    dp.counters.batch[1]--;
+  }
+}
+
 /** Frames the main thread's shadow datapath built (probes, gratuitous ARP): out through this
  *  queue, counted here (the shadow counts none): tx_frames those it took, tx_failed the ones it
  *  refused (the TAP set down). */

@@ -12,6 +12,7 @@
 //       --sport: P, P+1, ...), so every datagram is a new flow; the reply's body is the server name. Replies whose
 //       source is not VIP:PORT count as errors (DR must answer from the VIP).
 //       --size N pads each datagram to N bytes (above the MTU it leaves as IP fragments).
+//       --big-reply: the server pads its reply to the datagram's size (so it comes back in fragments too).
 //       --connect: each socket is connected to VIP:PORT, so an ICMP error about its datagram
 //       fails it at once (port unreachable: ECONNREFUSED) instead of leaving it to time out.
 //       Prints the same JSON shape, plus "errorCodes" (failures by error code; "timeout").
@@ -69,6 +70,7 @@ const { values } = parseArgs({
     count: { type: 'string', default: '1' },
     keepalive: { type: 'boolean', default: false },
     connect: { type: 'boolean', default: false },
+    'big-reply': { type: 'boolean', default: false },
     parallel: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '2000' },
     'max-ms': { type: 'string', default: '120000' },
@@ -236,11 +238,12 @@ async function udpOnce(host: string, port: number, sport: number): Promise<strin
         done(new Error(`reply from ${rinfo.address}:${rinfo.port}, expected ${host}:${port}`));
         return;
       }
-      done(null, msg.toString('utf8').trim());
+      done(null, msg.toString('utf8').split('\n')[0]!.trim());
     });
     // --size N pads the datagram to N bytes (over the MTU: the kernel sends it as IP fragments).
     const size = Number(values.size);
-    const msg = size > 5 ? Buffer.concat([Buffer.from('who?\n'), Buffer.alloc(size - 5, 0x2e)]) : 'who?\n';
+    const ask = values['big-reply'] ? 'big?\n' : 'who?\n';
+    const msg = size > 5 ? Buffer.concat([Buffer.from(ask), Buffer.alloc(size - 5, 0x2e)]) : ask;
     if (values.connect) s.connect(port, host, () => s.send(msg));
     else s.send(msg, port, host);
   });

@@ -189,7 +189,7 @@ export interface DrLab {
    * N UDP datagrams, each from a new source port (sport, sport+1, ... when given; padded to size
    * bytes), to target (default VIP:53); connect: from connected sockets (an ICMP error fails one).
    */
-  udp(count: number, opts?: { target?: string; ns?: string; sport?: number; size?: number; connect?: boolean; timeoutMs?: number }): Promise<ClientTally>;
+  udp(count: number, opts?: { target?: string; ns?: string; sport?: number; size?: number; bigReply?: boolean; connect?: boolean; timeoutMs?: number }): Promise<ClientTally>;
   /** Open one keep-alive HTTP connection and keep it for further requests. */
   hold(opts?: { target?: string; ns?: string }): Promise<HoldConn>;
   /** Control API: status (drops, counters) and list. */
@@ -430,6 +430,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       const args = ['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count), ...(o.size ? ['--size', String(o.size)] : [])];
       if (o.sport !== undefined) args.push('--sport', String(o.sport));
       if (o.connect) args.push('--connect');
+      if (o.bigReply) args.push('--big-reply');
       if (o.timeoutMs !== undefined) args.push('--timeout', String(o.timeoutMs));
       return parseTally(await self.client(args, { ns: o.ns }));
     },

@@ -1,7 +1,7 @@
 // A real server for the lab: HTTP on --http-port (a comma list; body "<name>\n", keep-alive;
 // GET /big?bytes=N streams N bytes of labPattern(); POST /sha256 answers the body's sha256) and a UDP
-// responder on --udp-port that answers every datagram with "<name>\n", but a DNS query with
-// a DNS answer: NOERROR and one TXT record "<name>" (whatever the question). The UDP sockets are
+// responder on --udp-port that answers every datagram with "<name>\n" (padded with dots to the
+// datagram's size when it begins "big?\n"), but a DNS query with a DNS answer: NOERROR and one TXT record "<name>" (whatever the question). The UDP sockets are
 // bound per address (--bind VIP,RIP): in DR the reply must leave with the VIP as source, which
 // a socket bound to 0.0.0.0 would not guarantee.
 // Prints "ready <name>" on stdout once everything listens. Exits on SIGTERM/SIGINT.
@@ -118,7 +118,10 @@ function udpListen(addr: string | undefined): Promise<void> {
     const s = dgram.createSocket('udp4');
     s.on('message', (msg, rinfo) => {
       // A datagram from source port 0 (uvsd forwards what it gets) cannot be answered: Node throws.
-      if (rinfo.port !== 0) s.send(dnsAnswer(msg) ?? body, rinfo.port, rinfo.address);
+      // "big?\n...": the name padded to the datagram's size (a reply as fragmented as the request).
+      const big = msg.length > body.length && msg.subarray(0, 5).toString() === 'big?\n';
+      const reply = big ? Buffer.concat([Buffer.from(body), Buffer.alloc(msg.length - body.length, 0x2e)]) : (dnsAnswer(msg) ?? body);
+      if (rinfo.port !== 0) s.send(reply, rinfo.port, rinfo.address);
     });
     s.once('error', reject);
     s.bind(udpPort, addr, () => resolve());
