@@ -27,9 +27,9 @@ import { ifnameProblem } from '../control/config.js';
 import { UVS_VERSION } from '../control/printers.js';
 import { checkedArg, intArg, parseCommandLine, usageErrors } from './options.js';
 import { parseIp, parseMac } from '../datapath/addr.js';
-import { PROTO_GRE, PROTO_IPIP } from '../datapath/frame.js';
+import { ETH_HLEN, PROTO_GRE, PROTO_IPIP } from '../datapath/frame.js';
 import { Port, native } from '../datapath/port.js';
-import { decapStride, setHostMac, type DecapHost } from '../modes/decap.js';
+import { DECAP_COUNTERS, decapStride, setHostMac, type DecapHost } from '../modes/decap.js';
 import { DecapPump } from '../modes/decap-pump.js';
 
 function sh(argv: string[]): void {
@@ -144,7 +144,34 @@ try {
 
 const pump = new DecapPump(host, tun, BATCH);
 refreshHost();
-setInterval(refreshHost, 1000).unref();
+setInterval(() => {
+  refreshHost();
+  warnTruncated();
+}, 1000).unref();
+
+/** The most a frame read from --dev may have; a longer one is cut (counted truncated). */
+const readMax = decapStride(mtu);
+/** --dev's MTU at start (undefined: unreadable), for the warnings' advice. */
+const devMtu = native.ifaceInfo(o.dev)?.mtu;
+/** A warning line, as the ready line (stdout, JSON). */
+function warn(msg: string): void {
+  console.log(JSON.stringify({ level: 'warn', msg }));
+}
+const advice = (): string => (devMtu !== undefined && devMtu - 20 > mtu ? `; start uvs-decap with --mtu ${Math.min(9000, devMtu - 20)}` : '; raise --mtu');
+if (devMtu !== undefined && devMtu + ETH_HLEN > readMax) {
+  warn(`uvs-decap: ${o.dev} has MTU ${devMtu}, above what --mtu ${mtu} reads (${readMax - ETH_HLEN} bytes): larger tunnelled packets are cut and dropped (truncated)${advice()}`);
+}
+const TRUNCATED = DECAP_COUNTERS.indexOf('truncated');
+/** Truncated frames at the last warning, and when it was (one a minute at most). */
+let truncSeen = 0;
+let truncWarnedAt = -Infinity;
+function warnTruncated(): void {
+  const n = pump.refused[TRUNCATED]!;
+  if (n === truncSeen || performance.now() - truncWarnedAt < 60_000) return;
+  warn(`uvs-decap: ${n - truncSeen} tunnelled frames cut short and dropped (truncated): longer than the ${readMax - ETH_HLEN} bytes --mtu ${mtu} reads${advice()}`);
+  truncSeen = n;
+  truncWarnedAt = performance.now();
+}
 rx.start((count) => {
   try {
     pump.take(rx.rxBuf, rx.stride, rx.rxLens, count, performance.now());
