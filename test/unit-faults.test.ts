@@ -36,7 +36,7 @@ test('connection table full: one warning when refusals start, again at most ever
   run(w, src, 1000, 11_000, () => 1);
   let lines = log.take();
   assert.deepEqual(lines.map((l) => [l.level, l.msg]), [
-    ['warn', 'connection table full: 1 new connections refused in the last 1s (conn-max 100)'],
+    ['warn', 'connection table full: 1 new connection refused in the last 1s (conn-max 100)'],
     ['warn', 'connection table full: 40 new connections refused in the last 10s (conn-max 100)'],
   ]);
   assert.deepEqual(lines[0]!.fields, { refused: 1, seconds: 1, conns: 0, connMax: 100 });
@@ -91,7 +91,7 @@ test('connection table full: when refusals stop while the table is still full (n
   ]);
 });
 
-test('uvsd --workers: when refusals stop while a worker\'s share is still full, the info line names that worker (still full), though the workers\' sum has room (before 2026-12-06: "has room again", while that worker went on refusing the clients its queue gets)', () => {
+test('uvsd --workers: the warning names a worker whose share is full though the table is not; when refusals stop while a worker\'s share is still full, the info line names that worker (still full), though the workers\' sum has room (before 2026-12-06: "has room again", while that worker went on refusing the clients its queue gets)', () => {
   const src = source();
   const log = logRecorder();
   let fullest = { worker: 0, count: 50, max: 50 };
@@ -103,7 +103,7 @@ test('uvsd --workers: when refusals stop while a worker\'s share is still full, 
   src.ct.count = 40;
   run(w, src, 5250, 10_000, (t) => (t === 6000 ? 3 : 0));
   assert.deepEqual(log.take().map((l) => [l.level, l.msg]), [
-    ['warn', 'connection table full: 7 new connections refused in the last 1s (conn-max 100)'],
+    ['warn', 'connection table full: 7 new connections refused in the last 1s (conn-max 100; worker 0\'s share full, 50 of 50, the table at 70)'],
     ['info', 'connection table refusals stopped: 7 new connections refused over 1s, none in the last 3s; still full (70 of 100; worker 0 at 50 of 50)'],
     ['warn', 'connection table full: 3 new connections refused in the last 1s (conn-max 100)'],
     ['info', 'connection table has room again: 3 new connections refused over 1s, none in the last 3s'],
@@ -122,7 +122,7 @@ test('connection table full: ticks a few ms early or late (timer jitter) still g
     w.check(t + jitter(t));
   }
   assert.deepEqual(log.take().map((l) => l.msg), [
-    'connection table full: 1 new connections refused in the last 1s (conn-max 100)',
+    'connection table full: 1 new connection refused in the last 1s (conn-max 100)',
     'connection table has room again: 9 new connections refused over 3s, none in the last 3s',
   ]);
 });

@@ -152,7 +152,7 @@ export class FaultWatch {
       this.full = false;
       const s = secs(this.lastRefusedAt - this.fullSince);
       const conns = this.src.ct.count;
-      const what = `${this.fullTotal} new connections refused over ${s}s, none in the last ${secs(now - this.lastRefusedAt)}s`;
+      const what = `${this.fullTotal} new ${this.fullTotal === 1 ? 'connection' : 'connections'} refused over ${s}s, none in the last ${secs(now - this.lastRefusedAt)}s`;
       // No refusal for a while, but the table may still be full (nobody asked for room since):
       // then the line must not say there is room. uvsd --workers: each worker refuses when its own
       // share is full, so a full worker is a full table to the clients its queue gets.
@@ -166,8 +166,14 @@ export class FaultWatch {
 
   private warnFull(n: number, ms: number, now: number): void {
     const connMax = this.src.ct.max;
-    this.log.warn({ refused: n, seconds: secs(ms), conns: this.src.ct.count, connMax },
-      `connection table full: ${n} new connections refused in the last ${secs(ms)}s (conn-max ${connMax})`);
+    const conns = this.src.ct.count;
+    // uvsd --workers: a worker refuses when its own share is full, the table as a whole may not
+    // be: name the worker (a persistent VIP's clients all reach one worker).
+    const w = conns < connMax ? this.fullest?.() : undefined;
+    const worker = w !== undefined && w.count >= w.max ? w : undefined;
+    this.log.warn({ refused: n, seconds: secs(ms), conns, connMax, ...(worker === undefined ? {} : { fullestWorker: worker }) },
+      `connection table full: ${n} new ${n === 1 ? 'connection' : 'connections'} refused in the last ${secs(ms)}s (conn-max ${connMax}` +
+      `${worker === undefined ? '' : `; worker ${worker.worker}'s share full, ${worker.count} of ${worker.max}, the table at ${conns}`})`);
     this.warnedAt = now;
     this.sinceWarned = 0;
   }
