@@ -933,17 +933,34 @@ test('a sorry server refused at import (DR on another port, in at once by alpha)
   assert.deepEqual((w.r.ctl.list() as ListResult).services, []);
 });
 
-test('an operator deleting a checked service by hand: the health change is refused, logged, tried again at each check (keepalived), and checking goes on', async () => {
+test('an operator deleting a checked service by hand: the health change is refused, logged once (not at every check, before 2026-12-07), tried again and counted at each check (keepalived), and checking goes on; once a change goes through, the next refusal is logged again', async () => {
   const w = world({ services: [vs({ realServers: [rs(0, { checkers: [checker({ retry: 0 })] })] })] });
   await w.mgr.start();
-  w.r.ctl.call('deleteService', { proto: 'tcp', addr: VIP, port: 80 });
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  w.r.ctl.call('deleteService', svc);
   w.set(A, false);
   await w.clock.advance(10 * S); // checks at t=0 and t=10
-  const refused = w.logs.filter((l) => l.msg === 'health: control verb refused');
-  assert.equal(refused.length, 2, 'each check tries the change again');
-  assert.equal(refused[0]!.obj.error, `Service not defined: TCP ${VIP}:80`);
+  const refused = () => w.logs.filter((l) => l.msg.startsWith('health: control verb refused'));
+  const notApplied = () => w.logs.filter((l) => l.msg.startsWith('health: real server down not applied'));
+  assert.equal(refused().length, 1, 'logged once');
+  assert.equal(notApplied().length, 1);
+  assert.equal(w.mgr.refusedTotal, 2, 'each check tries the change again, counted');
+  assert.equal(refused()[0]!.obj.error, `Service not defined: TCP ${VIP}:80`);
   await w.clock.advance(10 * S);
   assert.equal(w.attempts.get(A)!.length, 3);
+  assert.equal(w.mgr.refusedTotal, 3);
+  assert.equal(refused().length, 1);
+  // The service back (uvsadm -R): the down is applied at the next check; deleted again, the
+  // server's return is refused and logged again.
+  w.r.ctl.call('addService', { ...svc, sched: 'rr' });
+  w.r.ctl.call('addDest', { service: svc, addr: A, port: 80, fwd: 'dr', weight: 1 });
+  await w.clock.advance(10 * S);
+  assert.equal((w.r.ctl.list() as ListResult).services[0]!.dests.length, 0, 'the down applied');
+  w.r.ctl.call('deleteService', svc);
+  w.set(A, true);
+  await w.clock.advance(10 * S);
+  assert.equal(refused().length, 2, 'a new episode is logged');
+  assert.equal(w.logs.filter((l) => l.msg.startsWith('health: real server up not applied')).length, 1);
   await w.mgr.stop();
 });
 
@@ -955,8 +972,8 @@ test('health changes the table refuses are counted, uvs_health_refused_total (be
   w.r.ctl.call('deleteDest', { service: { proto: 'tcp', addr: VIP, port: 80 }, addr: A, port: 80 });
   w.set(A, false);
   await w.clock.advance(10 * S); // checks at t=0 and t=10: weight 0 refused each time (no such server)
-  const refused = w.logs.filter((l) => l.msg === 'health: control verb refused');
-  assert.deepEqual(refused.map((l) => l.obj.verb), ['editDest', 'editDest']);
+  const refused = w.logs.filter((l) => l.msg.startsWith('health: control verb refused'));
+  assert.deepEqual(refused.map((l) => l.obj.verb), ['editDest'], 'logged once');
   assert.equal(w.mgr.refusedTotal, 2);
   assert.deepEqual([await metric(true), await metric(false)], [2, 2], 'kept with --no-metrics-per-checker');
   await w.mgr.stop();

@@ -562,6 +562,14 @@ export class HealthManager {
    * "sorry in", and the drain's end deleted it (found 2026-12-07 by an exploratory run).
    */
   private readonly sorryAdds = new WeakSet<object>();
+  /**
+   * Refusals logged and not applied since (verb and service; servers whose change was not
+   * applied): a refusal repeats at every check while it lasts (a service deleted by hand), so it
+   * is logged once, counted every time (refusedTotal), and logged again only after a change of it
+   * went through. Until 2026-12-07 two warnings every delay_loop per server, without end.
+   */
+  private readonly refusalsLogged = new Set<string>();
+  private readonly notAppliedLogged = new WeakSet<RsState>();
   /** The checks that cannot run now (NotRunEpisode), until one runs NOT_RUN_QUIET_MS after the last. */
   private notRunEpisode: NotRunEpisode | undefined;
 
@@ -1394,7 +1402,10 @@ export class HealthManager {
     }
     const own = items[0]; // this server's own change, if any (the quorum's follow)
     this.updateQuorum(vs, items, commands);
-    if (await this.applyItems(items, commands, own)) return;
+    if (await this.applyItems(items, commands, own)) {
+      this.notAppliedLogged.delete(rs);
+      return;
+    }
     // keepalived perform_svr_state: when ipvs_cmd fails the server's state is not set, so its
     // next check tries the change again (e.g. the service was deleted by hand and is restored
     // later: uvsadm -C, then -R). Nothing of this decision happened: its state, the quorum's
@@ -1406,8 +1417,10 @@ export class HealthManager {
     vs.sorryIn = undo.sorryIn;
     vs.sorryParked = undo.sorryParked;
     vs.rs.forEach((r, i) => (r.present = undo.present[i]!));
+    if (this.notAppliedLogged.has(rs)) return;
+    this.notAppliedLogged.add(rs);
     this.deps.log.warn({ service: vsName(vs), server: rsName(rs), state: alive ? 'up' : 'down' },
-      `health: real server ${alive ? 'up' : 'down'} not applied (the table refused it): its state stays ${undo.alive ? 'up' : 'down'}, the change is tried again at its next check`);
+      `health: real server ${alive ? 'up' : 'down'} not applied (the table refused it): its state stays ${undo.alive ? 'up' : 'down'}, the change is tried again at its next check (not logged again until one is applied)`);
   }
 
   /** How a server is added back: its configured method, tunnel and thresholds (else the virtual server's). */
@@ -1528,8 +1541,10 @@ export class HealthManager {
 
   /** False when refused (logged). */
   private async tryCall(verb: string, args: unknown): Promise<boolean> {
+    const key = `${verb} ${JSON.stringify((args as { service?: unknown }).service ?? args)}`;
     try {
       await this.deps.call(verb, args);
+      if (this.refusalsLogged.size > 0) this.refusalsLogged.delete(key);
       return true;
     } catch (e) {
       const code = (e as { code?: string }).code;
@@ -1537,7 +1552,9 @@ export class HealthManager {
       if ((verb === 'addDest' && code === 'DEST_EXISTS') || (verb === 'deleteDest' && code === 'DEST_NOT_FOUND')) return true;
       // E.g. an operator deleted the service by hand: say so, count it, keep checking.
       this.refusedTotal++;
-      this.deps.log.warn({ verb, args, error: (e as Error).message }, 'health: control verb refused');
+      if (this.refusalsLogged.has(key)) return false;
+      this.refusalsLogged.add(key);
+      this.deps.log.warn({ verb, args, error: (e as Error).message }, 'health: control verb refused (counted in health_refused; not logged again for this service until one goes through)');
       return false;
     }
   }
