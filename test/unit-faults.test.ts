@@ -91,7 +91,7 @@ test('connection table full: when refusals stop while the table is still full (n
   ]);
 });
 
-test('uvsd --workers: the warning names a worker whose share is full though the table is not; when refusals stop while a worker\'s share is still full, the info line names that worker (still full), though the workers\' sum has room (before 2026-12-06: "has room again", while that worker went on refusing the clients its queue gets)', () => {
+test('uvsd --workers: when refusals stop while a worker\'s share is still full, the info line names that worker (still full), though the workers\' sum has room (before 2026-12-06: "has room again", while that worker went on refusing the clients its queue gets)', () => {
   const src = source();
   const log = logRecorder();
   let fullest = { worker: 0, count: 50, max: 50 };
