@@ -197,6 +197,24 @@ test('a drain outlives a restart: the state file says until when (drain-until, r
   ]);
 });
 
+test('uvsadm -a of a server a reload is draining takes it back, as -e would (the drain\'s end keeps it): before 2026-12-07 "Destination already exists", and the drain then deleted it; -a of any other existing server is still refused', (t) => {
+  stepClock(t, ['setTimeout']);
+  const logged: string[] = [];
+  const { r } = mk(30);
+  const cm = new ConfigManager(r.ctl, undefined, { drainTimeout: 30 }, { info: (_f, msg) => logged.push(msg) });
+  r.ctl.config = cm;
+  cm.apply(parseConfig(BASE, 'f.yaml'), false);
+  cm.apply(parseConfig(BASE.replace('      - { address: 192.168.8.21, weight: 1 }\n', ''), 'f.yaml'), false);
+  assert.match(formatRules(r.ctl.list(), N), /-r 192\.168\.8\.21:80 -g -w 0\n/, 'draining');
+  const svc = { proto: 'tcp' as const, addr: '192.168.8.200', port: 80 };
+  r.ctl.call('addDest', { service: svc, addr: '192.168.8.21', port: 80 });
+  assert.match(formatRules(r.ctl.list(), N), /-r 192\.168\.8\.21:80 -g -w 1\n/, '-a without -w: weight 1, as ipvsadm -a');
+  assert.throws(() => r.ctl.call('addDest', { service: svc, addr: '192.168.8.20', port: 80 }), /Destination already exists/);
+  t.mock.timers.tick(30_000);
+  assert.match(formatRules(r.ctl.list(), N), /-r 192\.168\.8\.21:80 -g -w 1\n/, 'kept at the drain\'s end');
+  assert.deepEqual(logged, ['drain of server TCP 192.168.8.200:80 -> 192.168.8.21:80 ended with weight 1 set since: kept']);
+});
+
 test('a state file\'s drain-until more than 24.8 days ahead (written by hand) holds the server until then (before: Node\'s setTimeout fired after 1 ms and deleted it at once)', async () => {
   const { cm } = mk(30);
   cm.apply(parseConfig(BASE, 'f.yaml'), false);

@@ -1232,6 +1232,11 @@ export class ConfigManager {
     this.draining.set(k, { timer, until });
   }
 
+  /** Whether a reload is draining this server (weight 0, deleted at the drain's end). */
+  isDraining(service: ServiceKey, addr: string, port: number): boolean {
+    return this.draining.has(dk(service, addr, port));
+  }
+
   /** Re-read the --config file and the keepalived.conf and apply the difference. */
   reload(dryRun: boolean): string[] {
     const r = this.reloadReport(dryRun);

@@ -108,6 +108,27 @@ interface Verb<A, R> {
 /** Every argument name of type A, no more and no fewer (the compiler holds the list to the type). */
 type ArgKeys<A> = { readonly [K in keyof Required<A>]: true };
 
+/** ipvsadm -e: fields left out are kept (uvsadm -e sends all of them, as ipvsadm -e replaces them all). */
+function editDestIn(ctx: VerbCtx, a: Record<string, unknown>): null {
+  const s = mustService(ctx.model, serviceArg(a.service), 'SERVICE_NOT_FOUND');
+  const addr = ipOf(a.addr, 'real server address');
+  const port = destPortOf(a, s);
+  const i = findDest(s, addr, port);
+  const old = s.dests[i];
+  const fwd = a.fwd === undefined ? (old?.fwd ?? 'dr') : fwdOf(a.fwd);
+  const weight = a.weight === undefined ? (old?.weight ?? DEFAULT_WEIGHT) : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
+  const upper = a.upper === undefined ? (old?.upper ?? 0) : intOf(a.upper, 'BAD_REQUEST', 'upper threshold', 0, MAX_THRESHOLD);
+  const lower = a.lower === undefined ? (old?.lower ?? 0) : intOf(a.lower, 'BAD_REQUEST', 'lower threshold', 0, MAX_THRESHOLD);
+  if (lower > upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${lower} is above upper threshold ${upper}`);
+  if (old === undefined) throw new UvsError('DEST_NOT_FOUND', `${formatIp(addr)}:${port}`);
+  checkDest(ctx, s, { addr, port, fwd, upper, lower });
+  const tun = tunOf(a, fwd, old.fwd === 'tun' ? old : undefined);
+  Object.assign(old, { fwd, weight, upper, lower, ...tun });
+  s.gen = newGen();
+  ctx.ops.push({ op: 'editDest', svc: s.id, dest: old.slot, fwd: FWD_IDS[fwd], weight, upper, lower, tun: tunOp(tun) });
+  return null;
+}
+
 function verb<A, R>(mutates: boolean, keys: ArgKeys<A>, run: (ctx: VerbCtx, args: Record<string, unknown>) => R): Verb<A, R> {
   return { mutates, stats: undefined, keys: new Set(Object.keys(keys)), run };
 }
@@ -693,7 +714,16 @@ export const VERBS = {
     // The server as the model keeps it, made once (its slot set below): no spread into a copy.
     const d: DestModel = { slot: -1, addr, port, fwd, weight, upper, lower, tunType: tun.tunType, tunPort: tun.tunPort, tunCsum: tun.tunCsum };
     checkDest(ctx, s, d);
-    if (findDest(s, addr, port) >= 0) throw new UvsError('DEST_EXISTS', `${formatIp(addr)}:${port}`);
+    if (findDest(s, addr, port) >= 0) {
+      // A server a reload removed and is draining (weight 0 until --drain-timeout, then deleted):
+      // -a takes it back as -e would, with these values (a weight set since, the drain's end keeps
+      // it), as ipvsadm -a adds back a server keepalived's reload deleted at once. Until
+      // 2026-12-07: "Destination already exists", and the drain then deleted it.
+      const cm = ctx.control.config;
+      const key = { proto: s.proto, addr: formatIp(s.vip), port: s.port, ...(s.fwmark !== 0 ? { fwmark: s.fwmark } : {}) };
+      if (cm !== undefined && cm.isDraining(key, formatIp(addr), port)) return editDestIn(ctx, { fwd: 'dr', weight: DEFAULT_WEIGHT, upper: 0, lower: 0, ...a });
+      throw new UvsError('DEST_EXISTS', `${formatIp(addr)}:${port}`);
+    }
     const taken = ctx.model.takeSlot(s, addr, port);
     if (taken === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max})`);
     const { slot, revive } = taken;
@@ -710,26 +740,7 @@ export const VERBS = {
     return null;
   }),
 
-  /** Fields left out are kept; uvsadm -e sends all of them, as ipvsadm -e replaces them all. */
-  editDest: verb<DestSpec, null>(true, DEST_SPEC, (ctx, a) => {
-    const s = mustService(ctx.model, serviceArg(a.service), 'SERVICE_NOT_FOUND');
-    const addr = ipOf(a.addr, 'real server address');
-    const port = destPortOf(a, s);
-    const i = findDest(s, addr, port);
-    const old = s.dests[i];
-    const fwd = a.fwd === undefined ? (old?.fwd ?? 'dr') : fwdOf(a.fwd);
-    const weight = a.weight === undefined ? (old?.weight ?? DEFAULT_WEIGHT) : intOf(a.weight, 'BAD_WEIGHT', 'weight', 0, MAX_WEIGHT);
-    const upper = a.upper === undefined ? (old?.upper ?? 0) : intOf(a.upper, 'BAD_REQUEST', 'upper threshold', 0, MAX_THRESHOLD);
-    const lower = a.lower === undefined ? (old?.lower ?? 0) : intOf(a.lower, 'BAD_REQUEST', 'lower threshold', 0, MAX_THRESHOLD);
-    if (lower > upper) throw new UvsError('BAD_THRESHOLDS', `lower threshold ${lower} is above upper threshold ${upper}`);
-    if (old === undefined) throw new UvsError('DEST_NOT_FOUND', `${formatIp(addr)}:${port}`);
-    checkDest(ctx, s, { addr, port, fwd, upper, lower });
-    const tun = tunOf(a, fwd, old.fwd === 'tun' ? old : undefined);
-    Object.assign(old, { fwd, weight, upper, lower, ...tun });
-    s.gen = newGen();
-    ctx.ops.push({ op: 'editDest', svc: s.id, dest: old.slot, fwd: FWD_IDS[fwd], weight, upper, lower, tun: tunOp(tun) });
-    return null;
-  }),
+  editDest: verb<DestSpec, null>(true, DEST_SPEC, editDestIn),
 
   deleteDest: verb<DestKey, null>(true, DEST_KEY, (ctx, a) => {
     const s = mustService(ctx.model, serviceArg(a.service), 'SERVICE_NOT_FOUND');
