@@ -275,5 +275,29 @@ test('NeighTable: with more real servers than entries, a new one on a full table
     assert.equal(call(30_000 + j), -1);
   }
   assert.equal(nb.count, SIZE);
-  assert.ok(most.n <= 80, `at most ${most.n} entries looked at by one call (the table has ${SIZE})`);
+  // The unpinned ring's 64 at most, and for a real server the 64 pinned entries looked at for a
+  // failed one (reclaimFailedPin, since 2026-12-07).
+  assert.ok(most.n <= 150, `at most ${most.n} entries looked at by one call (the table has ${SIZE})`);
+});
+
+test('NeighTable: a full table of real servers, some down (their entries failed): a server added after them takes a failed one, not refused for good (before 2026-12-07 dead servers held their entries and live ones got none)', () => {
+  const k = new Counters();
+  const nb = new NeighTable(16, k);
+  for (let i = 1; i <= 16; i++) {
+    nb.pin(i);
+    nb.obtain(i, 0);
+  }
+  nb.state[nb.find(5)] = 2; // server 5 answered (REACHABLE, N_INCOMPLETE + 1): never taken
+  nb.pin(100);
+  assert.equal(nb.obtain(100, 1_000), -1, 'the others still probing (not failed yet): refused');
+  assert.equal(k.c[C.neigh_refused], 1);
+  const n = nb.obtain(100, 5_000);
+  assert.ok(n >= 0 && nb.pinned[n] === 1, 'a failed entry freed for the new server, pinned to it');
+  assert.equal(k.c[C.neigh_reclaimed], 1);
+  assert.ok(nb.find(5) >= 0, 'the server that answered keeps its entry');
+  // An on-link client (not pinned) still gets none of the pinned entries.
+  assert.equal(nb.obtain(200, 5_000), -1);
+  // Each dead server sent to again takes another failed one; the live ones keep theirs.
+  for (let i = 1; i <= 16; i++) if (nb.find(i) < 0) assert.ok(nb.obtain(i, 9_000) >= 0, `dead server ${i} gets an entry back`);
+  assert.ok(nb.find(5) >= 0 && nb.find(100) >= 0);
 });

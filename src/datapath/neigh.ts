@@ -86,6 +86,8 @@ export class NeighTable {
   private readonly lnext: Int32Array;
   private readonly lprev: Int32Array;
   private looseHead = -1;
+  /** Where reclaimFailedPin's last look ended (an index of the table). */
+  private pinHand = 0;
   /** Where the sweep goes on from. */
   private sweep = 0;
   /** Real servers' and the gateway's addresses → users (pin/unpin); key b is 0. */
@@ -147,7 +149,7 @@ export class NeighTable {
     const f = this.find(ip);
     if (f >= 0) return f;
     const pinned = this.pins.get(ip, 0) > 0;
-    if (this.freeHead < 0 && !this.reclaim(now, pinned)) {
+    if (this.freeHead < 0 && !this.reclaim(now, pinned) && !(pinned && this.reclaimFailedPin(now))) {
       this.counters.c[C.neigh_refused]++;
       this.lastRefused = ip | 0;
       return -1;
@@ -288,6 +290,30 @@ export class NeighTable {
     this.free(take);
     this.counters.c[C.neigh_reclaimed]++;
     return true;
+  }
+
+  /**
+   * A full table of pinned entries, a real server or the gateway asking for one: free a pinned
+   * entry that *failed* (its probes unanswered 3 s: a real server that is down or gone) with no
+   * frames waiting, looking at EVICT_SAMPLE entries at most from where the last look ended. Its
+   * server gets an entry again when it is next sent to and one can go. Before 2026-12-07 dead real
+   * servers held their entries for good, and servers added after them were refused every entry
+   * (their frames dropped, neigh_table_full), though they answered.
+   */
+  private reclaimFailedPin(now: number): boolean {
+    const size = this.pinned.length;
+    let i = this.pinHand;
+    for (let k = 0; k < EVICT_SAMPLE; k++) {
+      i = i + 1 < size ? i + 1 : 0;
+      if (this.pinned[i] !== 0 && this.queued[i] === 0 && this.failed(i, now)) {
+        this.pinHand = i;
+        this.free(i);
+        this.counters.c[C.neigh_reclaimed]++;
+        return true;
+      }
+    }
+    this.pinHand = i;
+    return false;
   }
 
   /** Take entry n out of its chain onto the free list (its waiting frames are released). */
