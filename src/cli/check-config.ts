@@ -2,6 +2,7 @@
 // start would check it, on a scratch datapath (no TAP, no socket, nothing sent), then printed as
 // uvsadm -Ln shows it, with the servers a start holds out (alpha, a quorum not met) held out. The files' shape was already checked when they were read.
 
+import { writeSync } from 'node:fs';
 import { nextPow2 } from '../datapath/conntable.js';
 import { Datapath } from '../datapath/pipeline.js';
 import type { FrameSink } from '../datapath/tx.js';
@@ -27,6 +28,25 @@ export interface CheckConfigInput {
 }
 
 const discard: FrameSink = { send: (_b, _o, _l, n) => n };
+
+/**
+ * All of s to fd, waiting while a pipe is full: --check-config's output (megabytes for a large
+ * table) into a slow reader. Node makes a pipe it inherits non-blocking, so a plain writeSync met
+ * EAGAIN there and --check-config exited 1 with its output cut (before 2026-12-07). A one-shot
+ * command may wait for its reader, as cat does; the daemon's log never waits (logout.ts).
+ */
+export function writeAllSync(fd: number, s: string): void {
+  const buf = Buffer.from(s);
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let off = 0; off < buf.length;) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(nap, 0, 0, 5);
+    }
+  }
+}
 
 /** Exit code: 0 and the table on stdout, or 2 and the FILE:LINE error; warnings on stderr either way. */
 export function checkConfig(c: CheckConfigInput, out: (s: string) => void, err: (s: string) => void): number {

@@ -4,7 +4,6 @@ import type { Command } from 'commander';
 import { checkSettings, macProblem, readCommandLine, type Options } from './uvsd-options.js';
 import { MTU_MAX, MTU_MIN } from '../defaults.js';
 import { randomBytes } from 'node:crypto';
-import { writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { formatIp, formatMac, parseIp, randomLocalMac } from '../datapath/addr.js';
@@ -47,7 +46,7 @@ import { loadKeepalivedFile } from '../health/load.js';
 import { HealthManager } from '../health/manager.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { combinationProblem, commandLineOnly, daemonReload, defenseOf, fileOptions, settingsOf, startRoleOps } from './settings.js';
-import { checkConfig } from './check-config.js';
+import { checkConfig, writeAllSync } from './check-config.js';
 import { fdLimitProblem, fdLimitWorkersProblem, openFilesLimit } from './fdlimit.js';
 import { memoryLimit, tableMemoryProblem } from './memlimit.js';
 import { loadKeepalivedOffThread, warmConfigThread } from '../control/config-thread.js';
@@ -203,7 +202,7 @@ export async function main(argv: string[]): Promise<void> {
       console.error('uvsd: --check-config needs --config or --keepalived-conf');
       process.exit(2);
     }
-    const w = (fd: number) => (s: string) => writeSync(fd, s);
+    const w = (fd: number) => (s: string) => writeAllSync(fd, s);
     process.exit(checkConfig({
       mac, addr: opts.addr, gateway: opts.gateway, connMax: opts.connMax, destMax: opts.destMax, mtu: opts.mtu, initial, warnings: [...fileWarnings, ...keepalivedWarnings], haGroups: opts.haGroup,
     }, w(1), w(2)));
