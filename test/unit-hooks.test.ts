@@ -9,6 +9,7 @@ import { parseIp } from '../src/datapath/addr.js';
 import { TRASH_SWEEP_BUDGET } from '../src/control/slots.js';
 import { registerScheduler, type SchedService } from '../src/sched/index.js';
 import { skipped, SKIPPED_NAMED } from '../src/sched/common.js';
+import { refusalLine, type UvsError } from '../src/control/errors.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, drRig, RS, rig, ROUTER_MAC, VIP } from './helpers/harness.js';
 
@@ -178,7 +179,9 @@ test('the dest trash: with no free slot left, another server takes the oldest tr
   const d2 = r.ctl.list().services[0]!.dests.find((d) => d.addr === RS[2].ip)!;
   assert.deepEqual([d2.active, d2.inactive], [0, 0], 'the slot is RS[2]\'s, fresh');
   assert.equal(r.run(seg(2001, TCP_FLAGS.ACK)).length, 0, 'RS[0]\'s connection is not sent to RS[2]');
-  assert.throws(() => r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 }), /destination table full/);
+  assert.throws(() => r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 }), (e: UvsError) =>
+    // uvsadm's line: ipvsadm's words, then which limit (uvsd's own, not the host out of memory).
+    refusalLine(e.code, e.text, e.detail) === 'Memory allocation problem: destination table full (2, uvsd --dest-max)');
 });
 
 test('the dest trash: a deleted server\'s slot that nothing refers to for 120 s is free again (ip_vs_dest_trash_expire); one with a connection stays until 120 s after it ended; one added back before takes its slot back', () => {

@@ -63,10 +63,12 @@ export const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS;
 
 /** Refusals ipvsadm itself words (uvsadm prints their message alone, exactly as ipvsadm would), and
- *  BAD_CONFIG, whose message already names the file, line and field. */
+ *  BAD_CONFIG, whose message already names the file, line and field. Not TOO_MANY: ipvsadm's
+ *  "Memory allocation problem" is the kernel out of memory, uvs's a limit of its own (--dest-max),
+ *  so uvsadm adds which (since 2026-12-07). */
 const MESSAGE_ONLY: ReadonlySet<string> = new Set<ErrorCode>([
   'SERVICE_EXISTS', 'NO_SERVICE', 'SERVICE_NOT_FOUND', 'DEST_EXISTS', 'DEST_NOT_FOUND', 'BAD_SCHEDULER', 'BAD_THRESHOLDS',
-  'INVALID', 'TOO_MANY', 'SYNC_RUNNING', 'SYNC_NOT_RUNNING', 'ZERO_PORT', 'OPS_NOT_UDP', 'BAD_SCHED_FLAG', 'INCOMPATIBLE_SCHED_FLAG', 'BAD_WEIGHT', 'BAD_TIMEOUT',
+  'INVALID', 'SYNC_RUNNING', 'SYNC_NOT_RUNNING', 'ZERO_PORT', 'OPS_NOT_UDP', 'BAD_SCHED_FLAG', 'INCOMPATIBLE_SCHED_FLAG', 'BAD_WEIGHT', 'BAD_TIMEOUT',
   'BAD_CONFIG',
 ]);
 

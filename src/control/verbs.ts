@@ -725,7 +725,7 @@ export const VERBS = {
       throw new UvsError('DEST_EXISTS', `${formatIp(addr)}:${port}`);
     }
     const taken = ctx.model.takeSlot(s, addr, port);
-    if (taken === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max})`);
+    if (taken === undefined) throw new UvsError('TOO_MANY', `destination table full (${ctx.control.dp.dt.max}, uvsd --dest-max)`);
     const { slot, revive } = taken;
     d.slot = slot;
     // A service's first server in a list of one: push into the empty list made room for 17.
