@@ -18,7 +18,7 @@ import { EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE } from '../s
 import { listenControl } from '../src/control/server.js';
 import { UvsError } from '../src/control/errors.js';
 import { formatConns } from '../src/control/printers.js';
-import type { ConnInfo } from '../src/control/protocol.js';
+import { MAX_REQUEST_LINE, type ConnInfo } from '../src/control/protocol.js';
 import { ConfigManager } from '../src/control/config.js';
 import { loadKeepalivedFile } from '../src/health/load.js';
 import { rig, type Rig } from './helpers/harness.js';
@@ -431,6 +431,22 @@ test('ControlClient: incrementing ids, results, refusals as ControlError with de
       assert.equal(err.detail, 'UDP 1.1.1.1:1');
       return true;
     });
+  } finally {
+    client.close();
+  }
+});
+
+test('ControlClient: a request longer than uvsd reads (64 MiB) is refused before it is sent, saying how large (uvsadm -R of a huge file read 64 MiB into uvsd for seconds, then "line longer than 67108864 bytes"); the connection goes on', async () => {
+  const client = await ControlClient.connect(sockPath);
+  try {
+    const items = [{ verb: 'addService', args: { proto: 'tcp', addr: '192.168.8.1', port: 80, sched: 'x'.repeat(MAX_REQUEST_LINE) } }];
+    await assert.rejects(client.call('batch', { items } as never), (err: unknown) => {
+      assert.ok(err instanceof ControlError);
+      assert.equal(err.code, 'BAD_REQUEST');
+      assert.match(err.message, /^Invalid request: batch request of 64\.0 MiB, above the 64 MiB uvsd reads in one request$/);
+      return true;
+    });
+    assert.equal((await client.call('list', {})).size, 1024, 'the same connection answers the next request');
   } finally {
     client.close();
   }

@@ -92,6 +92,9 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
           await client.call('batch', { items: r.calls });
         } catch (e) {
           if (e instanceof ControlError && e.index !== undefined) throw new ControlError(e.code, `line ${r.lines[e.index]}: ${e.message}`, e.detail);
+          if (e instanceof ControlError && e.code === 'BAD_REQUEST' && e.message.includes(' uvsd reads in one request')) {
+            throw new ControlError(e.code, `${e.message}: restore the rules in parts (each part all or nothing) or load them with uvsd --config`, e.detail);
+          }
           throw e;
         }
         return 0;

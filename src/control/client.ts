@@ -4,7 +4,7 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { ERRORS } from './errors.js';
-import type { Reply, ReplyTiming, Request, VerbName, Verbs } from './protocol.js';
+import { MAX_REQUEST_LINE, type Reply, type ReplyTiming, type Request, type VerbName, type Verbs } from './protocol.js';
 
 /** A failed call: a daemon refusal ({code, message} exactly as sent) or a client-side failure. */
 export class ControlError extends Error {
@@ -104,8 +104,16 @@ export class ControlClient {
         this.pending.delete(id);
         reject(new ControlError('TIMEOUT', `${ERRORS.TIMEOUT} at ${this.path} within ${this.timeoutMs / 1000} s (verb ${verb})`));
       }, this.timeoutMs);
+      const line = JSON.stringify(request) + '\n';
+      // uvsd would read 64 MiB of it and refuse it (uvsadm -R of a huge file: seconds, then "line
+      // longer than"): refused here at once, saying how large.
+      if (line.length > MAX_REQUEST_LINE || Buffer.byteLength(line) > MAX_REQUEST_LINE) {
+        clearTimeout(timer);
+        reject(new ControlError('BAD_REQUEST', `${ERRORS.BAD_REQUEST}: ${verb} request of ${(Buffer.byteLength(line) / 1048576).toFixed(1)} MiB, above the ${MAX_REQUEST_LINE >> 20} MiB uvsd reads in one request`, undefined));
+        return;
+      }
       this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject, timer, timing });
-      this.socket.write(JSON.stringify(request) + '\n');
+      this.socket.write(line);
     });
   }
 

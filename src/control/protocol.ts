@@ -28,6 +28,9 @@ export interface ServiceKey {
 }
 
 /** The scheduler of a service added without -s (ipvsadm's and the kernel's default). */
+/** The longest request line uvsd reads (control socket, server.ts DEFAULT_LIMITS.maxLine; ControlClient refuses to send a longer one). */
+export const MAX_REQUEST_LINE = 64 << 20;
+
 export const DEFAULT_SCHED = 'wlc';
 /** A destination's weight without -w. */
 export const DEFAULT_WEIGHT = 1;

@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { socketDirProblem } from './trust.js';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
-import { monoMs, type ControlSocketStatus, type ErrorBody, type Reply } from './protocol.js';
+import { MAX_REQUEST_LINE, monoMs, type ControlSocketStatus, type ErrorBody, type Reply } from './protocol.js';
 import { deeperAt, hasLongArray, parseJsonSliced, stringifySliced, tooDeep } from './slices.js';
 
 export interface ServerLimits {
@@ -31,7 +31,7 @@ export interface ServerLimits {
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
-  maxLine: 64 << 20, // a batch of 100,000 services fits
+  maxLine: MAX_REQUEST_LINE, // a batch of 100,000 services fits
   writeHigh: 1 << 20,
   idleMs: 10 * 60_000,
   maxClients: 256,
