@@ -120,6 +120,32 @@ const loadInPiece = (f: string): { services: VirtualServerSpec[]; warnings: stri
   return { services: x.config.services, warnings: x.warnings };
 };
 
+test('the config reader thread is ended at once after a large answer (its heap, hundreds of MB for a 50,000-server file, is given back, not kept 60 s), and kept after a small one', async () => {
+  await withFile(bigConfig(40), async (file) => {
+    const pause = async (p?: Promise<unknown>): Promise<void> => { await (p ?? yieldLoop()); };
+    const max = readerThread.keepMaxBytes;
+    try {
+      readerThread.keepMaxBytes = 1000; // 40 services are more than this
+      await readConfigOffThread(file, pause); // perhaps in a thread an earlier test left: ended after it
+      await new Promise((r) => setTimeout(r, 100));
+      let before = readerThread.started;
+      await readConfigOffThread(file, pause);
+      await new Promise((r) => setTimeout(r, 100));
+      await readConfigOffThread(file, pause);
+      assert.equal(readerThread.started - before, 2, 'each large read in a thread of its own: each ended after its answer');
+      readerThread.keepMaxBytes = max;
+      await new Promise((r) => setTimeout(r, 100));
+      before = readerThread.started;
+      await readConfigOffThread(file, pause);
+      await new Promise((r) => setTimeout(r, 100));
+      await readConfigOffThread(file, pause);
+      assert.equal(readerThread.started - before, 1, 'a small one: the thread kept');
+    } finally {
+      readerThread.keepMaxBytes = max;
+    }
+  });
+});
+
 test('the config reader thread is kept between reads: reads in a row (and at once) go to one thread, each its own answer, in order; an idle thread is ended after keepMs and the next read starts one', async () => {
   await withFile(bigConfig(40), async (file) => {
     const other = file.replace(/uvsd\.yaml$/, 'other.yaml');

@@ -47,6 +47,14 @@ type Job = { file: string; kind: 'config' | 'keepalived' | 'warm'; configId?: st
  */
 export const READER_KEEP_MS = 60_000;
 
+/**
+ * An answer larger than this (its parts' bytes: ~50,000 servers make 7 MB) ends the thread at
+ * once instead: such a parse grew its heap by hundreds of MB (a 50,000-server file: RSS +270 MB,
+ * kept for the 60 s, and a reload every minute kept it for good), which matters more than the
+ * next reload's warm start (a second or two of its several).
+ */
+export const READER_KEEP_MAX_BYTES = 2 << 20;
+
 /** The config reader thread: one at a time, started for a job, kept keepMs (READER_KEEP_MS) after it (unref'd: it keeps no process alive while it waits). */
 class ReaderThread {
   private worker: Worker | undefined;
@@ -59,6 +67,8 @@ class ReaderThread {
   started = 0;
   /** How long an idle thread is kept (ms; tests shorten it). */
   keepMs = READER_KEEP_MS;
+  /** An answer larger than this ends the thread at once (READER_KEEP_MAX_BYTES; tests lower it). */
+  keepMaxBytes = READER_KEEP_MAX_BYTES;
 
   /** The thread's outcome for `job`; with nothing in hand, the thread is started (or sent the job) before this returns. */
   run(job: Job): Promise<Outcome> {
@@ -88,7 +98,8 @@ class ReaderThread {
       const c = this.current;
       this.current = undefined;
       w.unref();
-      this.idle = setTimeout(() => this.end(w), this.keepMs).unref();
+      const bytes = 'parts' in m ? m.parts.reduce((n, p) => n + p.byteLength, 0) : 0;
+      this.idle = setTimeout(() => this.end(w), bytes > this.keepMaxBytes ? 0 : this.keepMs).unref();
       c?.resolve(m);
       this.next();
     });
