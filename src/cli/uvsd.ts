@@ -887,6 +887,7 @@ export async function main(argv: string[]): Promise<void> {
       bgpStatus: bgp === undefined ? undefined : () => bgp.status(),
       synced: () => group?.synced(), // with --workers
       log: log.child({ component: 'control' }),
+      stopping: () => stopping,
     });
     const srv = await listenControl(opts.socket, dispatch, onInternal, {},
       (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`),

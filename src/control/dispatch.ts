@@ -2,7 +2,8 @@
 // and BGP parts of `list`/`status`, the audit line of a change and, with workers, the wait for
 // every worker to have applied it. Here rather than in uvsd.ts so a test can call it.
 
-import { changeRecord, changeRecordSteps } from './verbs.js';
+import { changeRecord, changeRecordSteps, changesTable } from './verbs.js';
+import { UvsError } from './errors.js';
 import { callClaiming, callProbed, newAddressSteps, WALK_STEP } from './claim.js';
 import { runStepsSliced, SLICE_END, type Steps } from './slices.js';
 import type { Control } from './model.js';
@@ -23,6 +24,8 @@ export interface DispatchOpts {
   synced?: () => Promise<void> | undefined;
   /** The audit line's logger (uvsd: pino's child of component 'control'). */
   log: { info(fields: object, msg: string): void };
+  /** uvsd is stopping (SIGTERM): changes are refused (STOPPING), reads answered. */
+  stopping?: () => boolean;
 }
 
 /** The function uvsd's control socket calls for each request (listenControl's handler). */
@@ -73,10 +76,23 @@ export function controlDispatch(o: DispatchOpts): (verb: string, args: unknown) 
     // The probe's pieces are the batch's too (its own slicer: the walk's ended with a turn of the loop).
     return synced(audited(verb, rec, after(verb, callProbed(o.dp, () => call(verb, args), found, o.probeMs, () => slicer(verb)))));
   };
-  return (verb, args) => {
+  const handle = (verb: string, args: unknown): unknown => {
     if (longBatch(verb, args)) return batchSliced(verb, args);
     const r = after(verb, callClaiming(o.dp, call, verb, args, o.probeMs, slicer));
     return synced(audited(verb, changeRecord(verb, args), r));
+  };
+  // Changes run in arrival order: each after the one before has ended, its VIP probe included
+  // (a change adding a new VIP waits the probe, 300 ms, before Control's queue: the changes
+  // after it overtook it until 2026-12-07, so an add then a delete of a service from two
+  // clients ended with the service in). Reads answer at once.
+  let last: Promise<unknown> = Promise.resolve();
+  const quiet = (): void => {};
+  return (verb, args) => {
+    if (!changesTable(verb)) return handle(verb, args);
+    if (o.stopping?.() === true) throw new UvsError('STOPPING');
+    const r = last.then(() => handle(verb, args));
+    last = r.then(quiet, quiet);
+    return r;
   };
 }
 

@@ -53,6 +53,9 @@ export const ERRORS = {
   NO_HA_GROUP: 'No such HA group',
   // The control socket's own limits (server.ts): a connection refused before any request.
   TOO_MANY_CLIENTS: 'Too many connections',
+  // uvsd got SIGTERM: it answers reads until its socket goes, and takes no more changes (the
+  // state file is written with the last one it acknowledged).
+  STOPPING: 'uvsd is stopping: nothing changed',
   BUSY: 'Too many requests being read',
   // Client side (uvsadm / ControlClient): the daemon is missing, silent or garbled.
   NO_DAEMON: 'cannot connect to uvsd',
@@ -108,4 +111,4 @@ export const EXIT_NO_DAEMON = 3;
 export const EXIT_REFUSED = 255;
 
 /** uvsd was not reached, took no request on the connection, or gave no usable reply (uvsadm exits EXIT_NO_DAEMON). */
-export const UNREACHED: ReadonlySet<string> = new Set<ErrorCode>(['NO_DAEMON', 'TIMEOUT', 'BAD_REPLY', 'TOO_MANY_CLIENTS', 'BUSY']);
+export const UNREACHED: ReadonlySet<string> = new Set<ErrorCode>(['NO_DAEMON', 'TIMEOUT', 'BAD_REPLY', 'TOO_MANY_CLIENTS', 'BUSY', 'STOPPING']);

@@ -649,6 +649,11 @@ export function* changeRecordSteps(verb: string, args: unknown): Steps<Record<st
   return v?.mutates === true ? { verb, args: a } : undefined;
 }
 
+/** Whether a verb may change the table (a change verb, a batch, a reload): the control socket runs these in arrival order. */
+export function changesTable(verb: string): boolean {
+  return verb === 'batch' || verb === 'reload' || (VERBS as Record<string, { mutates: boolean } | undefined>)[verb]?.mutates === true;
+}
+
 /** The reload verb's reply: every change (the ignored settings last), the ignored alone, the files' warnings. */
 type ReloadReply = { changes: string[]; ignored: string[]; warnings: string[] };
 
