@@ -9,14 +9,15 @@ import { DIR_MAC, rig, type Rig } from './helpers/harness.js';
 import { arpFrame } from './helpers/frames.js';
 import { UvsError } from '../src/control/errors.js';
 import { Model, serviceKeyOf } from '../src/control/model.js';
-import { GOING_ON, SLICE_MS, WRITE_CHUNK, plainSlicer, stringifySliced, yieldLoop, type Pause } from '../src/control/slices.js';
+import { GOING_ON, SLICE_MS, StreamedList, StreamedText, WRITE_CHUNK, plainSlicer, stringifySliced, yieldLoop, type Pause } from '../src/control/slices.js';
 import { controlDispatch } from '../src/control/dispatch.js';
+import { ConfigManager } from '../src/control/config.js';
 import { PROBE_STEP, probeConflicts } from '../src/control/claim.js';
 import { native } from '../src/datapath/port.js';
 import { mostPerTurn } from './helpers/turns.js';
 import { SHARDS, shardOf } from '../src/control/shards.js';
 import { LIST_PART, runBatchItem } from '../src/control/verbs.js';
-import type { ListResult, ServiceKey } from '../src/control/protocol.js';
+import type { ListResult, ServiceInfo, ServiceKey } from '../src/control/protocol.js';
 import { formatIp, parseIp } from '../src/datapath/addr.js';
 import { allocated } from './helpers/alloc.js';
 
@@ -567,4 +568,35 @@ test('a small batch with a -C (uvsadm -R of "-C" and two lines) on a table of 10
   t.mock.restoreAll();
   assert.ok(pieces > 1, `batch: ${pieces} piece`);
   assert.deepEqual(r.ctl.list().services.map((s) => `${s.addr} ${s.dests.length}`), ['10.9.0.1 1']);
+});
+
+test('a listing (-Ln, -S) made in slices while a sliced batch (-R) changes every service shows one table, the one it began with, not the first services of one and the rest of the next (before 2026-12-07: each service looked up in the model of the moment); --dump-config likewise', async () => {
+  const r = table(2000, 1);
+  r.ctl.config = new ConfigManager(r.ctl, undefined, {});
+  const items = [];
+  for (let s = 0; s < 2000; s++) {
+    const service = { proto: 'tcp', addr: `10.1.${s >> 8}.${s & 255}`, port: 80 };
+    items.push({ verb: 'editDest', args: { service, addr: `10.2.${s >> 8}.${s & 255}`, port: 80, fwd: 'nat', weight: 9 } });
+  }
+  // The list's first part made, then the batch whole, then the rest of the list: as when the
+  // batch's last slice (its commit) comes between two slices of the listing.
+  const reply = (await r.ctl.callAsync('list', {})) as { services: unknown };
+  assert.ok(reply.services instanceof StreamedList, 'a list made in parts');
+  const parts = (reply.services as StreamedList).parts[Symbol.asyncIterator]();
+  const dump = (await r.ctl.callAsync('dumpConfig', {})) as { yaml: unknown };
+  assert.ok(dump.yaml instanceof StreamedText, 'a dump made in parts');
+  const dumpParts = (dump.yaml as StreamedText).parts[Symbol.asyncIterator]();
+  const weights: number[] = [];
+  let text = '';
+  const first = await parts.next();
+  for (const s of first.value as ServiceInfo[]) weights.push(s.dests[0]!.weight);
+  for (let i = 0; i < 3; i++) text += Buffer.from((await dumpParts.next()).value as Uint8Array).toString();
+  await r.ctl.callAsync('batch', { items });
+  for (let p = await parts.next(); !p.done; p = await parts.next()) for (const s of p.value as ServiceInfo[]) weights.push(s.dests[0]!.weight);
+  for (let p = await dumpParts.next(); !p.done; p = await dumpParts.next()) text += Buffer.from(p.value).toString();
+  assert.equal(weights.length, 2000);
+  assert.deepEqual([...new Set(weights)], [1], 'the table the listing began with');
+  const dumped = new Set([...text.matchAll(/weight: (\d+)/g)].map((m) => m[1]));
+  assert.deepEqual([...dumped], ['1'], 'the table the dump began with');
+  assert.equal(r.ctl.list().services[1999]!.dests[0]!.weight, 9, 'the batch applied');
 });

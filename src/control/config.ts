@@ -1354,14 +1354,17 @@ export class ConfigManager {
   private *dumpSteps(header: string, state: boolean, out: DumpOut): Steps<void> {
     // The services' keys a part at a time (their order is a list linked through them, ~1 ms to
     // walk at 10,000); each service looked up as its turn comes (eachServiceSteps in verbs.ts).
+    // The model the dump began with: a sliced batch or reload committed meanwhile leaves it as
+    // it was (eachServiceSteps), so the dump is one table (until 2026-12-07 it could be two).
+    const model = this.control.model;
     const keys: string[] = [];
-    for (const k of this.control.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) yield;
+    for (const k of model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) yield;
     out.text(this.settingsText(header, keys.length));
     out.begin(this.dumpEpoch, state);
     // Read from the model (not the list verb's view, whose statistics and rates cost most of its time).
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      const svc = this.control.model.services.get(k);
+      const svc = model.services.get(k);
       if (svc !== undefined && !out.kept(k, svc.gen)) {
         this.serviceInto(svc, k, state, out.serviceStart());
         out.serviceEnd(k, svc.gen);

@@ -565,7 +565,7 @@ export function* planTableSteps(ctx: VerbCtx): Steps<PlanTable> {
  */
 async function* listParts(ctx: VerbCtx): AsyncGenerator<ServiceInfo[], void, void> {
   let part: ServiceInfo[] = [];
-  for (const _ of eachServiceSteps(ctx, (s) => part.push(serviceInfo(ctx, s)), LIST_PART)) {
+  for (const _ of eachServiceSteps(ctx, (s) => part.push(serviceInfo(ctx, s)), LIST_PART, false)) {
     yield part;
     part = [];
   }
@@ -579,13 +579,18 @@ export const KEYS_STEP = 1024;
  * `each` of every service in the listing order, yielding every `check` services (listParts,
  * planTableSteps). The keys a part at a time too: their order is a list linked through the
  * services (shards.ts), ~1 ms to walk at 10,000 in one piece; the walk goes on past services
- * deleted meanwhile, and each is looked up afresh (a batch may replace the model).
+ * deleted meanwhile. `live`: each is looked up afresh in the model of now (a reload's plan: a
+ * batch may replace the model, and the reload validates again); else in the model the verb began
+ * with (a listing): a sliced batch or reload committed meanwhile puts a model of its own in place
+ * and leaves that one as it was, so `-S` and `-Ln` show one table, not the first services of one
+ * and the rest of the next (until 2026-12-07: 3 of 19 `-S` taken during `-R`s were neither).
  */
-function* eachServiceSteps(ctx: VerbCtx, each: (s: ServiceModel) => void, check: number): Steps<void> {
+function* eachServiceSteps(ctx: VerbCtx, each: (s: ServiceModel) => void, check: number, live = true): Steps<void> {
   const keys: string[] = [];
-  for (const k of ctx.model.services.keys()) if (keys.push(k) % KEYS_STEP === 0) yield;
+  const at = ctx.model;
+  for (const k of at.services.keys()) if (keys.push(k) % KEYS_STEP === 0) yield;
   for (let i = 0; i < keys.length; i++) {
-    const s = ctx.control.model.services.get(keys[i]!);
+    const s = (live ? ctx.control.model : at).services.get(keys[i]!);
     if (s !== undefined) each(s);
     if ((i + 1) % check === 0) yield;
   }
