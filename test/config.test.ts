@@ -5,9 +5,11 @@
 // prints the changes and changes nothing; --dump-config writes a file that loads back the same.
 
 import { test } from 'node:test';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { ConfigManager, parseConfig } from '../src/control/config.js';
+import { ConfigManager, parseConfig, readConfig } from '../src/control/config.js';
 import { UvsError } from '../src/control/errors.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { formatRules } from '../src/control/printers.js';
@@ -903,4 +905,18 @@ test('reload: a dryRun that is not true or false is refused, naming it, and the 
     r.ctl.call('reload', {});
     assert.equal(r.ctl.list().services.length, 2);
   });
+});
+
+test('a --config file that does not end with a newline (read while being written in place: cut in a value, services missing) is refused with its last line and how to write it, nothing read from it (before 2026-12-07 a reload applied what it got)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-cut-'));
+  try {
+    const file = join(dir, 'uvsd.yaml');
+    const cut = BASE.slice(0, BASE.indexOf('port: 80') + 'port: 8'.length);
+    writeFileSync(file, cut);
+    assert.throws(() => readConfig(file), (e: Error) => e.message === `${file}:${cut.split('\n').length}: file: does not end with a newline: cut off while being written? (write the new file beside it and rename it over; by hand: end it with a newline)`);
+    writeFileSync(file, BASE);
+    assert.equal(readConfig(file).services.length, parseConfig(BASE, file).services.length, 'the whole file reads');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
