@@ -165,7 +165,7 @@ export function readCommandLine(argv: string[]): CommandLine {
       intArg('--neigh-max', NEIGH_MAX_MIN, NEIGH_MAX_LIMIT), NEIGH_MAX_DEFAULT)
     .option('--dest-max <n>', 'most real servers over all services', intArg('--dest-max', 1, 1 << 20), 65536)
     .option('--mtu <n>', 'MTU of the TAP interface', intArg('--mtu', MTU_MIN, MTU_MAX), 1500)
-    .option('--mac <mac>', "uvsd's own station MAC (default: random locally administered)", wrap(parseMac))
+    .option('--mac <mac>', "uvsd's own station MAC (default: locally administered, made from this host, namespace, interface and --addr: the same at every start)", wrap(parseMac))
     .option('--io <mode>', 'frame I/O: io_uring (one system call per batch), syscalls (one per frame) or auto', oneOfArg('--io', IO_MODES), 'auto')
     .option('--workers <n>', `worker threads, one per TAP queue (IFF_MULTI_QUEUE), 1..${MAX_WORKERS}; 1 = the datapath on the main thread`,
       intArg('--workers', 1, MAX_WORKERS), 1)

@@ -3,13 +3,13 @@
 import type { Command } from 'commander';
 import { checkSettings, macProblem, readCommandLine, type Options } from './uvsd-options.js';
 import { MTU_MAX, MTU_MIN } from '../defaults.js';
-import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
-import { formatIp, formatMac, parseIp, randomLocalMac } from '../datapath/addr.js';
+import { formatAddr, formatIp, formatMac, parseIp } from '../datapath/addr.js';
+import { stationMac } from './station-mac.js';
 import { TICK_MS } from '../datapath/conntable.js';
 import { C } from '../datapath/counters.js';
-import { RX_HEADROOM, Datapath } from '../datapath/pipeline.js';
+import { GARP_AGAIN_MS, RX_HEADROOM, Datapath } from '../datapath/pipeline.js';
 import type { DpOp } from '../datapath/ops.js';
 import { ipv6On, Port, native, tapQueueDrops, type TapInfo } from '../datapath/port.js';
 import { DatapathGroup } from '../datapath/group.js';
@@ -184,7 +184,7 @@ export async function main(argv: string[]): Promise<void> {
   } else {
     initial = opts.file;
   }
-  const mac = opts.mac ?? randomLocalMac((n) => randomBytes(n));
+  const mac = opts.mac ?? stationMac(opts.ring ?? opts.tap, opts.addr.map(formatAddr));
   const macWhy = macProblem(mac);
   if (macWhy !== undefined) {
     console.error(`uvsd: ${macWhy}`);
@@ -371,7 +371,7 @@ export async function main(argv: string[]): Promise<void> {
   const links = new LinkWatch({
     iface: opts.ring ?? port.name, bridge: opts.ring === undefined ? opts.bridge : undefined, log: log.child({ component: 'link' }),
     enslave: (iface, br) => native.bridgeAddIf(iface, br),
-    onBack: () => announceAll(),
+    onBack: () => announceRepeated(),
     // --mtu sizes the TAP's frames; the ring backend took its interface's MTU at start (opts.mtu):
     // each is warned about when the interface's changes under uvsd to one it cannot carry.
     ...(opts.ring === undefined ? { mtu: opts.mtu } : { ringMtu: opts.mtu }),
@@ -390,6 +390,19 @@ export async function main(argv: string[]): Promise<void> {
    */
   const announceAll = (): void => {
     for (const ip of new Set([...opts.addr.map((a) => a.ip | 0), ...dp.heldAddrs()])) dp.announce(ip);
+  };
+  /**
+   * announceAll now, and again 1 s and 5 s later, as a takeover does (GARP_AGAIN_MS): one lost
+   * frame, or a bridge port still in STP listening when uvsd starts or its link comes back, left
+   * hosts on an old MAC until their ARP entries aged out (26 s seen). Until 2026-12-07 once.
+   */
+  const announceRepeated = (): void => {
+    announceAll();
+    for (const ms of GARP_AGAIN_MS) {
+      setTimeout(() => {
+        if (!stopping) announceAll();
+      }, ms).unref();
+    }
   };
   const faults = new FaultWatch(dp, log.child({ component: 'faults' }), undefined, undefined, () => group?.fullest());
   // TUN servers answering with protocol or port unreachable: the workers' rings with --workers (the shadow sees no frame).
@@ -912,7 +925,7 @@ export async function main(argv: string[]): Promise<void> {
   // The director addresses, the VIPs and local addresses (not announced when the table was set
   // up): after a restart, hosts and switches find us at once.
   applyBoth([{ op: 'announce', on: true }]);
-  announceAll();
+  announceRepeated();
   arpWatch = new ArpWatch(dp, log.child({ component: 'arp-watch' }), opts.arpWatch * 1000, performance.now());
   control.info.arpWatch = () => arpWatch!.status(performance.now());
   for (const w of haGroupWarnings(opts.haGroup ?? [], dp.heldAddrs())) log.warn(w);

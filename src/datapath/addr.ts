@@ -86,7 +86,7 @@ export function formatMac(b: Uint8Array, off = 0): string {
   return parts.join(':');
 }
 
-/** A locally administered unicast MAC (02:xx:...) from random bytes. */
+/** A locally administered unicast MAC (02:xx:...) from random bytes (or any 6 bytes: a hash's). */
 export function randomLocalMac(rand: (n: number) => Uint8Array): Uint8Array {
   const b = rand(6);
   b[0] = (b[0] & 0xfc) | 0x02;

@@ -180,7 +180,7 @@ export const SWEEP_MS = 1;
  * the hosts on the old master's MAC until their ARP entries age out. keepalived sends a second
  * burst after garp_master_delay (5 s); the one at 1 s is for a lost first frame.
  */
-const GARP_AGAIN_MS = [1000, 5000];
+export const GARP_AGAIN_MS = [1000, 5000];
 /** Entries from which warmBatch's prefetch pass pays (below, the table's lines stay in cache):
  *  4,096 entries are ~0.6 MB of table (~150 B per entry), within an L2 cache. */
 const WARM_MIN_ENTRIES = 4096;
