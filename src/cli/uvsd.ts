@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { checkSettings, macProblem, readCommandLine, type Options } from './uvsd-options.js';
 import { MTU_MAX, MTU_MIN } from '../defaults.js';
+import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { formatAddr, formatIp, formatMac, parseIp } from '../datapath/addr.js';
@@ -24,6 +25,7 @@ import { ArpWatch } from '../control/arpwatch.js';
 import { wallOf } from '../control/clock.js';
 import { EST_TICKS } from '../control/estimator.js';
 import { LinkWatch, RingOffloadWatch } from '../control/linkwatch.js';
+import { linkWarnings } from '../control/linkcheck.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
 import { roleText, UVS_VERSION } from '../control/printers.js';
 import { roleStatus } from '../control/verbs.js';
@@ -997,6 +999,8 @@ export async function main(argv: string[]): Promise<void> {
   if (missing.length > 0) log.warn({ missing }, 'node runs without the flags bin/uvsd starts it with: V8\'s memory reducer will stall forwarding for 15-28 ms some 8 s after start and after full collections');
   if (port.vnetHdr > 0 && port.offload === 0) log.warn({ reason: port.offloadError }, 'TAP offload refused by the kernel: frames of the MTU, full checksums');
   if (port.ioFallback) log.warn({ reason: port.ioFallback }, 'io_uring refused by the kernel: one system call per frame');
+  const v4 = (networkInterfaces()[port.name] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address);
+  for (const w of linkWarnings({ iface: port.name, ring: opts.ring !== undefined, bridge: opts.bridge, mtu: opts.mtu, ipv4: v4 })) log.warn({ interface: port.name }, w);
   // The addon turns IPv6 off on a TAP it creates, before the TAP is up; another interface is the operator's.
   if (ipv6On(port.name)) {
     const fix = `sysctl -w net.ipv6.conf.${port.name}.disable_ipv6=1`;
