@@ -62,16 +62,27 @@ test('uvs-decap -V / --version prints package.json\'s version, as uvsd -V; --hel
 /** Writes the frame (hex) argv[2] times into interface argv[1] through a packet socket. */
 const SEND = 'import socket, sys\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind((sys.argv[1], 0))\nf = bytes.fromhex(sys.argv[3])\nfor _ in range(int(sys.argv[2])): s.send(f)\n';
 
-test('uvs-decap --mtu 9000 on a device of MTU 9000 decapsulates 2974-byte IPIP frames (it read 2112 bytes of each and counted it "ignored"); its TUN deleted, it stops with one line and its counts', { skip: labUnavailableReason() ?? false, timeout: 30_000 }, async (t) => {
-  const lab = new Lab('uvsdc');
-  t.after(() => lab.destroy());
+/** A namespace whose eth0 (MTU 9000, 192.168.8.20/24) is fed by writing into its veth peer `wire`. */
+async function jumboLink(lab: Lab): Promise<string> {
   const ns = await lab.addNs('rs');
   await lab.addVeth({ ns, ifname: 'eth0' }, { ns, ifname: 'wire' });
   await lab.batch(ns, ['link set eth0 mtu 9000', 'link set wire mtu 9000', 'addr add 192.168.8.20/24 dev eth0']);
+  return ns;
+}
+
+/** A 2,974-byte IPIP frame to eth0 of `ns`: a 2,940-byte UDP datagram to the VIP inside. */
+async function ipipFrame(lab: Lab, ns: string): Promise<Buffer> {
+  const inner = ipv4({ src: '198.51.100.7', dst: '192.168.8.200', proto: 17 }, udp({ src: '198.51.100.7', dst: '192.168.8.200', sport: 40000, dport: 53, payload: Buffer.alloc(2940 - 28, 1) }));
+  return eth({ dst: await lab.macOf(ns, 'eth0'), src: '02:00:00:00:00:0a', type: 0x0800 }, ipv4({ src: '192.168.8.10', dst: '192.168.8.20', proto: 4 }, inner));
+}
+
+test('uvs-decap --mtu 9000 on a device of MTU 9000 decapsulates 2974-byte IPIP frames (it read 2112 bytes of each and counted it "ignored"); its TUN deleted, it stops with one line and its counts', { skip: labUnavailableReason() ?? false, timeout: 30_000 }, async (t) => {
+  const lab = new Lab('uvsdc');
+  t.after(() => lab.destroy());
+  const ns = await jumboLink(lab);
   const d = lab.spawn(ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), [...VIP, '--dev', 'eth0', '--mtu', '9000']), { cwd: repoRoot });
   await d.waitForLine(/uvs-decap ready/, 15_000);
-  const inner = ipv4({ src: '198.51.100.7', dst: '192.168.8.200', proto: 17 }, udp({ src: '198.51.100.7', dst: '192.168.8.200', sport: 40000, dport: 53, payload: Buffer.alloc(2940 - 28, 1) }));
-  const frame = eth({ dst: await lab.macOf(ns, 'eth0'), src: '02:00:00:00:00:0a', type: 0x0800 }, ipv4({ src: '192.168.8.10', dst: '192.168.8.20', proto: 4 }, inner));
+  const frame = await ipipFrame(lab, ns);
   assert.equal(frame.length, 2974);
   await lab.must(['python3', '-c', SEND, 'wire', '4', frame.toString('hex')], ns);
   // Each packet decapsulated is one received by the TUN; up to 5 s for the four (none at all
@@ -92,15 +103,12 @@ test('uvs-decap --mtu 9000 on a device of MTU 9000 decapsulates 2974-byte IPIP f
 test('uvs-decap left at --mtu 1480 on a device of MTU 9000 says so at start with the --mtu to use, and logs the frames it then cuts (truncated) within seconds, not only in its exit summary', { skip: labUnavailableReason() ?? false, timeout: 30_000 }, async (t) => {
   const lab = new Lab('uvsdj');
   t.after(() => lab.destroy());
-  const ns = await lab.addNs('rs');
-  await lab.addVeth({ ns, ifname: 'eth0' }, { ns, ifname: 'wire' });
-  await lab.batch(ns, ['link set eth0 mtu 9000', 'link set wire mtu 9000', 'addr add 192.168.8.20/24 dev eth0']);
+  const ns = await jumboLink(lab);
   const d = lab.spawn(ns, nodeArgv(join(repoRoot, 'bin', 'uvs-decap'), [...VIP, '--dev', 'eth0']), { cwd: repoRoot });
   await d.waitForLine(/uvs-decap ready/, 15_000);
   const start = d.stdout().split('\n').find((l) => l.includes('"warn"')) ?? '';
   assert.match(start, /eth0 has MTU 9000, above what --mtu 1480 reads \(2098 bytes\): .*truncated.*--mtu 8980/, d.stdout());
-  const inner = ipv4({ src: '198.51.100.7', dst: '192.168.8.200', proto: 17 }, udp({ src: '198.51.100.7', dst: '192.168.8.200', sport: 40000, dport: 53, payload: Buffer.alloc(2940 - 28, 1) }));
-  const frame = eth({ dst: await lab.macOf(ns, 'eth0'), src: '02:00:00:00:00:0a', type: 0x0800 }, ipv4({ src: '192.168.8.10', dst: '192.168.8.20', proto: 4 }, inner));
+  const frame = await ipipFrame(lab, ns);
   await lab.must(['python3', '-c', SEND, 'wire', '3', frame.toString('hex')], ns);
   const line = await d.waitForLine(/cut short/, 5000);
   assert.match(line, /"uvs-decap: 3 tunnelled frames cut short and dropped \(truncated\): longer than the 2098 bytes --mtu 1480 reads; start uvs-decap with --mtu 8980"/);
