@@ -848,16 +848,16 @@ test('uvsd --check-config of a large table into a pipe read late (stdout and std
   const tmp = mkdtempSync(join(tmpdir(), 'uvsd-check-pipe-'));
   try {
     const conf = join(tmp, 'big.conf');
-    const vs = Array.from({ length: 3000 }, (_, i) => `virtual_server 192.168.8.200 ${1000 + i} {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  real_server 192.168.8.20 ${1000 + i} {\n    weight 1\n  }\n}\n`);
+    const vs = Array.from({ length: 1000 }, (_, i) => `virtual_server 192.168.8.200 ${1000 + i} {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  real_server 192.168.8.20 ${1000 + i} {\n    weight 1\n  }\n}\n`);
     writeFileSync(conf, `global_defs {\n  router_id x\n}\n${vs.join('')}`);
     const [node, ...argv] = uvsdArgv(['--check-config', '--keepalived-conf', conf, ...ADDR]);
     const cmd = `${[node!, ...argv].map((a) => `'${a}'`).join(' ')} 2>&1 | (sleep 1; cat > ${join(tmp, 'out')}); exit \${PIPESTATUS[0]}`;
     const r = spawnSync('bash', ['-c', cmd], { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 });
     const out = readFileSync(join(tmp, 'out'), 'utf8');
     assert.equal(r.status, 0, `exit ${r.status}: ${out.slice(-300)}`);
-    assert.ok(out.length > 200_000, `${out.length} bytes`);
-    assert.match(out, /uvsd: configuration OK: 3000 services, 3000 servers, 1 warning\n/);
-    assert.match(out, /TCP {2}192\.168\.8\.200:3999 rr\n {2}-> 192\.168\.8\.20:3999 {12}Route {3}1 /);
+    assert.ok(out.length > 90_000, `${out.length} bytes`);
+    assert.match(out, /uvsd: configuration OK: 1000 services, 1000 servers, 1 warning\n/);
+    assert.match(out, /TCP {2}192\.168\.8\.200:1999 rr\n {2}-> 192\.168\.8\.20:1999 {12}Route {3}1 /);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
