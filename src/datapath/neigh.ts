@@ -296,9 +296,9 @@ export class NeighTable {
    * A full table of pinned entries, a real server or the gateway asking for one: free a pinned
    * entry that *failed* (its probes unanswered 3 s: a real server that is down or gone; frames
    * waiting there are dropped, neigh_unresolved), looking at EVICT_SAMPLE entries at most from
-   * where the last look ended. Its server gets an entry again when it is next sent to and one can go. Before 2026-12-07 dead real
-   * servers held their entries for good, and servers added after them were refused every entry
-   * (their frames dropped, neigh_table_full), though they answered.
+   * where the last look ended. Its server gets an entry again when it is next sent to and one
+   * can go. Before 2026-12-07 dead real servers held their entries for good, and servers added
+   * after them were refused every entry (their frames dropped, neigh_table_full), though they answered.
    */
   private reclaimFailedPin(now: number): boolean {
     const size = this.pinned.length;

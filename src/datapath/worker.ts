@@ -75,14 +75,19 @@ function handedIn(m: FromPeer): void {
     dp.arpShared(b, 0, b.length);
     return;
   }
-  const vh = dp.vnetHdr;
   if (m.frame.length > port.stride) return;
-  slot.set(m.frame, RX_HEADROOM - vh);
-  slotLen[0] = m.frame.length;
   dp.counters.c[C.handoff_in]++;
-  hops = m.hops;
+  processHanded(m.frame, m.hops, m.reused);
+  scalars[0] = dp.ct.count;
+}
+
+/** A frame of another worker's (or one parked here) processed as a batch of one from our slot. */
+function processHanded(frame: Uint8Array, frameHops: number, reused: boolean): void {
+  slot.set(frame, RX_HEADROOM - dp.vnetHdr);
+  slotLen[0] = frame.length;
+  hops = frameHops;
   dp.handedIn = true;
-  dp.reusedIn = m.reused;
+  dp.reusedIn = reused;
   try {
     dp.processBatch(slot, port.stride, slotLen, 1, RX_HEADROOM);
   } finally {
@@ -90,7 +95,6 @@ function handedIn(m: FromPeer): void {
     dp.handedIn = false;
     dp.reusedIn = false;
   }
-  scalars[0] = dp.ct.count;
 }
 for (const p of peers) p?.on('message', handedIn);
 
@@ -122,16 +126,10 @@ function retryParked(): void {
   const vh = dp.vnetHdr;
   const c = dp.counters.c;
   for (const p of parked.splice(0)) {
-    slot.set(p.frame, RX_HEADROOM - vh);
-    slotLen[0] = p.frame.length;
-    hops = p.hops;
-    dp.handedIn = true;
     retryUntil = p.until;
     try {
-      dp.processBatch(slot, port.stride, slotLen, 1, RX_HEADROOM);
+      processHanded(p.frame, p.hops, false);
     } finally {
-      hops = 0;
-      dp.handedIn = false;
       retryUntil = 0;
     }
     // Processed again, not received again: rx_frames, rx_bytes and the batch histogram count it once.
