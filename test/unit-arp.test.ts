@@ -8,7 +8,7 @@ import { arpFrame, BROADCAST, decode, FWD_IP, tcpFrame, TCP_FLAGS } from './help
 import { assertFrame, CLIENT, delta, DIR_IP, DIR_MAC, drRig, rig, ROUTER_MAC, RS, sumDrops, sumIgnored, VIP, type Rig } from './helpers/harness.js';
 import { parseExposition } from './helpers/prom.js';
 import { createMetrics } from '../src/metrics/collectors.js';
-import { parseIp } from '../src/datapath/addr.js';
+import { formatIp, parseIp } from '../src/datapath/addr.js';
 import { TAKEOVER_GRACE_MS } from '../src/datapath/link.js';
 
 const request = (tpa: string, pad = true) =>
@@ -248,4 +248,13 @@ test('an ARP reply from a tracked neighbour is accounted for in the counters', (
   assert.equal(d.rx_frames, 1);
   const outcomes = out.length + sumDrops(d) + sumIgnored(d);
   assert.equal(outcomes, 1, `ARP reply from a neighbour left no trace besides rx_frames: ${JSON.stringify(d)}`);
+});
+
+test('the ARP sender towards a host is the --addr of the longest prefix that holds it, as the kernel picks a source (before 2026-12-07 the first --addr given)', () => {
+  const r = rig({ addrs: ['10.66.0.10/16', '10.66.1.10/24'] });
+  const sender = (ip: string) => formatIp(r.dp.link.senderFor(parseIp(ip)));
+  assert.equal(sender('10.66.1.22'), '10.66.1.10', 'inside the /24');
+  assert.equal(sender('10.66.2.5'), '10.66.0.10', 'only the /16 holds it');
+  const r2 = rig({ addrs: ['10.66.1.10/24', '10.66.0.10/16'] });
+  assert.equal(formatIp(r2.dp.link.senderFor(parseIp('10.66.1.22'))), '10.66.1.10', 'whatever the order given');
 });

@@ -80,6 +80,7 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--addr bogus', args: ['--addr', 'bogus'], value: 'bogus' },
   { name: '--addr with prefix length 33', args: ['--addr', '192.168.8.10/33'], value: '192.168.8.10/33' },
   { name: '--addr without a prefix length', args: ['--addr', '192.168.8.10'], value: '192.168.8.10' },
+  { name: '--addr given twice (accepted before 2026-12-07)', args: [...ADDR, '--addr', '192.168.8.10/16'], value: 'the address 192.168.8.10 is given twice' },
   { name: '--mac zz:00:00:00:00:01', args: [...ADDR, '--mac', 'zz:00:00:00:00:01'], value: 'zz:00:00:00:00:01' },
   { name: '--mac multicast', args: [...ADDR, '--mac', '01:00:5e:00:00:01'], value: '01:00:5e:00:00:01' },
   { name: '--mac all zeros (a bridge drops its frames)', args: [...ADDR, '--mac', '00:00:00:00:00:00'], value: '--mac 00:00:00:00:00:00 is not a valid station address' },

@@ -10,7 +10,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
 import { checkedArg, emptyProblem, intArg, oneOfArg, parseCommandLine, usageErrors } from './options.js';
-import { formatMac, parseIp, parseMac, type LinkAddr } from '../datapath/addr.js';
+import { formatAddr, formatIp, formatMac, parseIp, parseMac, type LinkAddr } from '../datapath/addr.js';
 import { DEFAULT_TAP_QLEN, IO_MODES, native, type IoMode } from '../datapath/port.js';
 import {
   ARP_WATCH_MAX_S, ARP_WATCH_RATE, BGP_WATCH_MAX_S, DEFAULT_ARP_WATCH_S, DEFAULT_BGP_WATCH_S, DEFAULT_BIRD_SOCKET, DEFAULT_PROBE_MS, DEFENSE_DEFAULTS, MAX_WORKERS,
@@ -269,6 +269,11 @@ export function checkSettings({ program, o }: CommandLine, combination: (o: Opti
   if (typeof o.socket === 'string' && !isAbsolute(o.socket)) o.socket = resolve(o.socket);
   if (o.addr !== undefined && (o.addr as LinkAddr[]).every((a) => a.floating === true)) {
     console.error('uvsd: at least one --addr must be fixed (not floating): a backup needs an address of its own');
+    process.exit(2);
+  }
+  const twice = (o.addr as LinkAddr[] | undefined)?.find((a, i, all) => all.findIndex((b) => b.ip === a.ip) !== i);
+  if (twice !== undefined) {
+    console.error(`uvsd: --addr ${formatAddr(twice)}: the address ${formatIp(twice.ip)} is given twice`);
     process.exit(2);
   }
   if (o.port !== undefined) {

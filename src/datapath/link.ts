@@ -614,16 +614,32 @@ export class Link {
     return false;
   }
 
-  /** The director address used as the ARP sender towards ip (never a VIP). */
+  /**
+   * The director address used as the ARP sender towards ip (never a VIP): of the --addr networks
+   * that hold ip the longest prefix, as the kernel's route lookup picks its source (with
+   * --addr 10.66.0.10/16 --addr 10.66.1.10/24, 10.66.1.10 towards 10.66.1.22; until 2026-12-07
+   * the first given). A fixed address first; a floating one only while it is ours (master).
+   */
   senderFor(ip: number): number {
-    // A fixed address first; a floating one only while it is ours (master).
+    let fixed = 0;
+    let fixedLen = -1;
     let fallback = 0;
+    let fallbackLen = -1;
     for (let i = 0; i < this.addrs.length; i++) {
       const a = this.addrs[i];
       if (((ip ^ a.ip) & a.mask) !== 0) continue;
-      if (a.floating !== true) return a.ip;
-      if (fallback === 0 && this.held(a.ip)) fallback = a.ip;
+      const len = a.mask >>> 0; // a longer prefix is a larger mask
+      if (a.floating !== true) {
+        if (len > fixedLen) {
+          fixed = a.ip;
+          fixedLen = len;
+        }
+      } else if (len > fallbackLen && this.held(a.ip)) {
+        fallback = a.ip;
+        fallbackLen = len;
+      }
     }
+    if (fixedLen >= 0) return fixed;
     if (fallback !== 0) return fallback;
     for (let i = 0; i < this.addrs.length; i++) if (this.addrs[i].floating !== true) return this.addrs[i].ip;
     return this.addrs[0]?.ip ?? 0;
