@@ -25,6 +25,8 @@ export class ControlError extends Error {
 export interface ClientOptions {
   /** How long a call waits for its reply; 5 s by default. */
   timeoutMs?: number;
+  /** The longest request line it sends (bytes with the newline); MAX_REQUEST_LINE, uvsd's limit, by default (tests lower it). */
+  maxRequest?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -64,6 +66,7 @@ export class ControlClient {
     private readonly socket: Socket,
     readonly path: string,
     private readonly timeoutMs: number,
+    private readonly maxRequest: number,
   ) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.onData(chunk));
@@ -88,7 +91,7 @@ export class ControlClient {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new ControlClient(socket, path, timeoutMs));
+        resolve(new ControlClient(socket, path, timeoutMs, options.maxRequest ?? MAX_REQUEST_LINE));
       });
     });
   }
@@ -107,9 +110,11 @@ export class ControlClient {
       const line = JSON.stringify(request) + '\n';
       // uvsd would read 64 MiB of it and refuse it (uvsadm -R of a huge file: seconds, then "line
       // longer than"): refused here at once, saying how large.
-      if (line.length > MAX_REQUEST_LINE || Buffer.byteLength(line) > MAX_REQUEST_LINE) {
+      const max = this.maxRequest;
+      if (line.length > max || Buffer.byteLength(line) > max) {
         clearTimeout(timer);
-        reject(new ControlError('BAD_REQUEST', `${ERRORS.BAD_REQUEST}: ${verb} request of ${(Buffer.byteLength(line) / 1048576).toFixed(1)} MiB, above the ${MAX_REQUEST_LINE >> 20} MiB uvsd reads in one request`, undefined));
+        const mib = (n: number): string => (n % 1048576 === 0 ? String(n / 1048576) : (n / 1048576).toFixed(n < 1048576 ? 3 : 1));
+        reject(new ControlError('BAD_REQUEST', `${ERRORS.BAD_REQUEST}: ${verb} request of ${mib(Buffer.byteLength(line))} MiB, above the ${mib(max)} MiB uvsd reads in one request`, undefined));
         return;
       }
       this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject, timer, timing });
