@@ -907,15 +907,19 @@ test('reload: a dryRun that is not true or false is refused, naming it, and the 
   });
 });
 
-test('a --config file that does not end with a newline (read while being written in place: cut in a value, services missing) is refused with its last line and how to write it, nothing read from it (before 2026-12-07 a reload applied what it got)', () => {
+test('a --config file that does not end with a newline (read while being written in place: cut in a value, services missing) is refused by a reload with its last line and how to write it, nothing read from it (before 2026-12-07 a reload applied what it got); a start takes it with that line as a warning', () => {
   const dir = mkdtempSync(join(tmpdir(), 'uvs-cut-'));
   try {
     const file = join(dir, 'uvsd.yaml');
     const cut = BASE.slice(0, BASE.indexOf('port: 80') + 'port: 8'.length);
     writeFileSync(file, cut);
     assert.throws(() => readConfig(file), (e: Error) => e.message === `${file}:${cut.split('\n').length}: file: does not end with a newline: cut off while being written? (write the new file beside it and rename it over; by hand: end it with a newline)`);
+    // At start (nothing running to keep) it is taken, with the same line as a warning.
+    const atStart = readConfig(file, { atStart: true });
+    assert.deepEqual(atStart.warnings, [`${file}:${cut.split('\n').length}: file: does not end with a newline: cut off while being written? (write the new file beside it and rename it over; by hand: end it with a newline)`]);
     writeFileSync(file, BASE);
     assert.equal(readConfig(file).services.length, parseConfig(BASE, file).services.length, 'the whole file reads');
+    assert.equal(readConfig(file, { atStart: true }).warnings?.length ?? 0, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

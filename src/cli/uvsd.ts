@@ -135,7 +135,7 @@ function applyFileSettings(program: Command, o: Record<string, unknown>): void {
   let cfg: ConfigFile;
   try {
     // Every value in the file is checked here, those the command line overrides too.
-    cfg = readConfig(o.config as string);
+    cfg = readConfig(o.config as string, { atStart: true });
   } catch (e) {
     console.error(`uvsd: ${e instanceof UvsError ? e.message : (e as Error).message}`);
     process.exit(2);

@@ -585,15 +585,19 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
 }
 
 /** A --config file read by uvsd (start, reload, --check-config): its command lines are checked too. */
-export function readConfig(file: string): ConfigFile {
+export function readConfig(file: string, o: { atStart?: boolean } = {}): ConfigFile {
   const text = readConfigText(file);
   // A file read while it is being written in place (a config-management tool's truncate and
   // write) parses as far as it got: services missing, one cut in a value (port: 201 of 2011),
-  // and a reload applied that (until 2026-12-07). A whole text file ends with a newline.
-  if (text !== '' && !text.endsWith('\n')) {
-    fail(file, text.split('\n').length, 'file', 'does not end with a newline: cut off while being written? (write the new file beside it and rename it over; by hand: end it with a newline)');
-  }
-  return parseConfig(text, file, { commandProblem, scriptInsecurity });
+  // and a reload applied that (until 2026-12-07). A whole text file ends with a newline: a reload
+  // refuses one without (the running table stays); a start, with nothing running to keep, takes
+  // it with a warning (a file that always lacked it does not stop uvsd after an upgrade).
+  const cut = text !== '' && !text.endsWith('\n');
+  const why = 'does not end with a newline: cut off while being written? (write the new file beside it and rename it over; by hand: end it with a newline)';
+  if (cut && o.atStart !== true) fail(file, text.split('\n').length, 'file', why);
+  const cfg = parseConfig(text, file, { commandProblem, scriptInsecurity });
+  if (cut) (cfg.warnings ??= []).push(`${file}:${text.split('\n').length}: file: ${why}`);
+  return cfg;
 }
 
 /** The keepalived.conf k could not be read or parsed (e, its reader's error): a BAD_CONFIG naming it. */
