@@ -7,8 +7,9 @@
 //     learning, so every frame to uvsd's MAC is flooded to every port of it.
 //   - --port af_packet on an interface with an IPv4 address: the host's own packets to the VIPs
 //     leave there without passing uvsd, and get no answer.
-import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { sysNetAt } from './linkwatch.js';
 
 export interface LinkCheckInput {
   /** The TAP's name (TAP backend) or the --port af_packet interface (ring). */
@@ -24,22 +25,9 @@ export interface LinkCheckInput {
 /** The warnings for `o`, read from `sys` (/sys/class/net; a directory of the same shape in tests). */
 export function linkWarnings(o: LinkCheckInput, sys = '/sys/class/net'): string[] {
   const out: string[] = [];
-  const read = (p: string): string | undefined => {
-    try {
-      return readFileSync(join(sys, p), 'utf8').trim();
-    } catch {
-      return undefined;
-    }
-  };
-  const masterOf = (i: string): string | undefined => {
-    try {
-      return basename(readlinkSync(join(sys, i, 'master')));
-    } catch {
-      return undefined;
-    }
-  };
+  const net = sysNetAt(sys);
   const isBridge = (i: string): boolean => existsSync(join(sys, i, 'bridge'));
-  const bridge = o.ring ? (isBridge(o.iface) ? undefined : masterOf(o.iface)) : o.bridge;
+  const bridge = o.ring ? (isBridge(o.iface) ? undefined : net.master(o.iface)) : o.bridge;
   if (o.ring && isBridge(o.iface)) {
     out.push(`--port af_packet:${o.iface} is a bridge: the frames uvsd sends there pass no port of it, so it never learns uvsd's MAC and floods every frame to uvsd to all its ports; run the ring on the interface that reaches the LAN (a bridge port or a NIC), or use --tap with --bridge ${o.iface}`);
   } else if (o.ring && bridge !== undefined && isBridge(bridge)) {
@@ -55,7 +43,7 @@ export function linkWarnings(o: LinkCheckInput, sys = '/sys/class/net'): string[
     } catch {
       // no ports listed
     }
-    const unlike = ports.map((p) => ({ p, mtu: Number(read(join(p, 'mtu'))) })).filter((x) => Number.isFinite(x.mtu) && x.mtu > 0 && x.mtu !== o.mtu);
+    const unlike = ports.map((p) => ({ p, mtu: net.mtu(p) ?? 0 })).filter((x) => Number.isFinite(x.mtu) && x.mtu > 0 && x.mtu !== o.mtu);
     if (unlike.length > 0) {
       const them = unlike.slice(0, 4).map((x) => `${x.p} ${x.mtu}`).join(', ') + (unlike.length > 4 ? `, and ${unlike.length - 4} more` : '');
       const most = Math.max(...unlike.map((x) => x.mtu));

@@ -37,12 +37,17 @@ function unlessGone<T>(fn: () => T, absent: T): T {
   }
 }
 
-export const sysClassNet: SysNet = {
-  operstate: (iface) => unlessGone(() => readFileSync(`/sys/class/net/${iface}/operstate`, 'utf8').trim(), undefined),
-  master: (iface) => unlessGone(() => basename(readlinkSync(`/sys/class/net/${iface}/master`)), undefined),
-  exists: (iface) => unlessGone(() => (statSync(`/sys/class/net/${iface}`), true), false),
-  mtu: (iface) => unlessGone(() => Number(readFileSync(`/sys/class/net/${iface}/mtu`, 'utf8')), undefined),
-};
+/** SysNet read from `root` (/sys/class/net; a directory of its shape in tests: linkcheck.ts). */
+export function sysNetAt(root = '/sys/class/net'): SysNet {
+  return {
+    operstate: (iface) => unlessGone(() => readFileSync(`${root}/${iface}/operstate`, 'utf8').trim(), undefined),
+    master: (iface) => unlessGone(() => basename(readlinkSync(`${root}/${iface}/master`)), undefined),
+    exists: (iface) => unlessGone(() => (statSync(`${root}/${iface}`), true), false),
+    mtu: (iface) => unlessGone(() => Number(readFileSync(`${root}/${iface}/mtu`, 'utf8')), undefined),
+  };
+}
+
+export const sysClassNet: SysNet = sysNetAt();
 
 /**
  * The link as it is now. "unknown" counts as up: drivers that do not report carrier say it and
