@@ -1,6 +1,6 @@
 // test-class: lab
 // uvs-decap's command line (src/cli/decap.ts): a bad option is refused with exit 2 and one stderr
-// line naming the option and the value, before anything is opened, as uvsd's (uvsd-cli.test.ts);
+// line naming the option and the value, before anything is opened, as uvsd's (uvsd-refusals.test.ts);
 // -V prints the version. When run as root the refusals run as user nobody (65534), who cannot
 // open the packet socket or the TUN: a value taken by mistake shows as exit 1 instead of 2.
 // What uvs-decap does with good options: integration-tun.test.ts; here --mtu 9000 in a namespace

@@ -4,7 +4,7 @@
 // (uvsd.ts, whose parseOptions reads the same command line, the --config file, and checks it all
 // again): --help, --version and a refused option cost one node start and these few modules, not
 // two starts and the whole daemon (~0.2 s of CPU each). Its static imports stay small: no
-// datapath, health, sync or control-model module, no pino, no YAML parser (uvsd-cli.test.ts
+// datapath, health, sync or control-model module, no pino, no YAML parser (uvsd-refusals.test.ts
 // checks the modules it loads).
 
 import { isAbsolute, resolve } from 'node:path';
