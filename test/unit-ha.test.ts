@@ -9,8 +9,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { arpFrame, tcpFrame, TCP_FLAGS, decode, udpFrame } from './helpers/frames.js';
@@ -29,7 +29,7 @@ import { refusalLine, type UvsError } from '../src/control/errors.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { startRoleOps } from '../src/cli/settings.js';
 import { parseExposition } from './helpers/prom.js';
-import { syncKeyOf } from '../src/control/verbs.js';
+import { SYNC_KEY_MAX, syncKeyOf } from '../src/control/verbs.js';
 import { synproxyHandshake, tsOption } from './helpers/synproxy.js';
 import { F_CONFIRMED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL } from '../src/datapath/conntable.js';
 import { setLaddrStart } from '../src/modes/laddr.js';
@@ -585,6 +585,47 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
   b.ctl.call('stopDaemon', { state: 'backup' });
   assert.throws(() => b.ctl.call('stopDaemon', { state: 'backup' }), (e: UvsError) =>
     e.message === 'No daemon is running: backup' && refusalLine(e.code, e.text, e.detail) === 'No daemon is running');
+}));
+
+test('a sync key file is read only when it is a small regular file no other user could have set: a FIFO, a device, a file another user owns or may write, or one in a directory others may change is refused at once, unread (before: a FIFO held the event loop until written to, and the others were taken)', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, dir, keyFile: { key: keyFile } }) => {
+  const start = (path: string): unknown => b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile: path, port });
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', ['-m', '600', fifo]);
+  // Someone writes a key into the FIFO 1.5 s later: read with readFileSync, the call waited for it.
+  const writer = spawn('sh', ['-c', `sleep 1.5; printf '%s' '${PAIR_KEY}' > '${fifo}'`], { stdio: 'ignore', detached: true });
+  try {
+    const t0 = performance.now();
+    assert.throws(() => start(fifo), /^Error: .*sync-key-file .*fifo: is a FIFO, not a regular file: not read$/);
+    assert.ok(performance.now() - t0 < 1000, `refused at once (${Math.round(performance.now() - t0)} ms)`);
+  } finally {
+    try {
+      process.kill(-writer.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  assert.throws(() => start('/dev/zero'), /sync-key-file \/dev\/zero: is a character device, not a regular file: not read/);
+  const big = join(dir, 'big');
+  writeFileSync(big, 'k'.repeat(SYNC_KEY_MAX + 1), { mode: 0o600 });
+  assert.throws(() => start(big), new RegExp(`holds ${SYNC_KEY_MAX + 1} bytes, more than the ${SYNC_KEY_MAX} such a file may: not read`));
+  const open = join(dir, 'open');
+  writeFileSync(open, PAIR_KEY);
+  chmodSync(open, 0o662);
+  assert.throws(() => start(open), /sync-key-file .*open: writable by group or others \(mode 0662\): another user could set the key/);
+  if (process.getuid?.() === 0) {
+    const theirs = join(dir, 'theirs');
+    writeFileSync(theirs, PAIR_KEY, { mode: 0o600 });
+    chownSync(theirs, 65534, 65534);
+    assert.throws(() => start(theirs), /sync-key-file .*theirs: owned by uid 65534 \(not root\)/);
+    const shared = join(dir, 'shared');
+    mkdirSync(shared, { mode: 0o700 });
+    chmodSync(shared, 0o777);
+    writeFileSync(join(shared, 'key'), PAIR_KEY, { mode: 0o600 });
+    assert.throws(() => start(join(shared, 'key')), /sync-key-file .*shared\/key: directory .*shared is writable by group or others \(mode 0777, not sticky\): another user could replace the key/);
+  }
+  assert.equal(b.ctl.sync.info().length, 0, 'no daemon started');
+  await start(keyFile); // the lab's own 0600 file in its 0700 directory
+  assert.equal(b.ctl.sync.info().length, 1);
 }));
 
 test('the unicast sync socket (--sync-peer) is uvsd\'s alone: another user\'s bind of its port fails, with SO_REUSEADDR too, and the datagrams still reach uvsd (before: user nobody bound it with SO_REUSEADDR and took them)', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {

@@ -4,7 +4,7 @@
 // socket that user listens on, the user's FIFO would set the role, a link would have root
 // write or chmod the file it names. docs/resilience.md, "Local users".
 
-import { accessSync, constants, lstatSync, readlinkSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /** Flags of a temporary file created for a rename over the real one: never one that was there, never through a link. */
@@ -136,4 +136,56 @@ export function stateFilePathProblem(path: string): string | undefined {
   }
   const why = dirTrustProblem(dir);
   return why === undefined ? undefined : `${named}: ${why}: another user could replace the file or plant links beside it`;
+}
+
+/** What a file that is not a regular one is, for a message ("a FIFO"). */
+function kindOf(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** A file readSmallFile refused: why, and the errno's code where the system said no. */
+export class SmallFileError extends Error {
+  constructor(message: string, readonly code?: string) {
+    super(message);
+  }
+}
+
+/**
+ * The bytes of a small file that uvsd reads on its event loop (a sync key file, the BGP include
+ * it wrote), and its fstat. Opened without waiting (O_NONBLOCK) and judged by fstat of what was
+ * opened before a byte is read: a FIFO put at the path would otherwise hold the loop, and every
+ * frame with it, until someone wrote to it and closed it (readFileSync), and a device such as
+ * /dev/zero never ends. So only a regular file of at most maxBytes is read; anything else throws
+ * a SmallFileError saying what it is. noFollow: a symbolic link at the path is refused (ELOOP).
+ */
+export function readSmallFile(path: string, maxBytes: number, noFollow = false): { data: Buffer; st: Stats } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (noFollow ? constants.O_NOFOLLOW : 0));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SmallFileError(code ?? (e as Error).message, code);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new SmallFileError(`is ${kindOf(st)}, not a regular file: not read`);
+    if (st.size > maxBytes) throw new SmallFileError(`holds ${st.size} bytes, more than the ${maxBytes} such a file may: not read`);
+    // One byte more than allowed: a file grown since fstat is still caught.
+    const buf = Buffer.alloc(maxBytes + 1);
+    let n = 0;
+    for (let got; n < buf.length && (got = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += got;
+    if (n > maxBytes) throw new SmallFileError(`holds more than the ${maxBytes} bytes such a file may: not read`);
+    return { data: buf.subarray(0, n), st };
+  } catch (e) {
+    if (e instanceof SmallFileError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SmallFileError(code ?? (e as Error).message, code);
+  } finally {
+    closeSync(fd);
+  }
 }

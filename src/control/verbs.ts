@@ -34,7 +34,9 @@ import { markText } from './printers.js';
 import type { ShardedMap } from './shards.js';
 import { SCHED_FLAG_NAMES } from '../sched/types.js';
 import { PE_NAMES, PE_SIP, type PeName } from '../proto/sip.js';
-import { readFileSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { dirTrustProblem, foreignUid, modeText, readSmallFile, SmallFileError } from './trust.js';
 import { SYNC_GROUP, SYNC_MAXLEN, SYNC_PORT, defaultInterface, interfaceAddress, type SyncConfig } from '../sync/daemon.js';
 import { HDR_LEN, MAC_LEN } from '../sync/codec.js';
 import { REC_LEN } from '../datapath/syncrec.js';
@@ -1165,9 +1167,9 @@ export function syncConfigOf(a: Record<string, unknown>): SyncConfig {
   if (typeof a.keyFile !== 'string' || a.keyFile === '') throw new UvsError('BAD_SYNC', 'sync-key-file is required (a shared secret of at least 16 bytes)');
   let key: Buffer;
   try {
-    key = syncKeyOf(readFileSync(a.keyFile));
+    key = readSyncKey(a.keyFile);
   } catch (e) {
-    throw new UvsError('BAD_SYNC', `sync-key-file ${a.keyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UvsError('BAD_SYNC', `sync-key-file ${a.keyFile}: ${e instanceof SmallFileError ? e.code ?? e.message : (e as Error).message}`);
   }
   if (key.length < 16) throw new UvsError('BAD_SYNC', `sync-key-file ${a.keyFile} holds ${key.length} bytes; at least 16 are needed`);
   return { syncid, mcastInterface, peer, group, port, ttl, maxlen, key, keyFile: a.keyFile };
@@ -1291,6 +1293,32 @@ function neighInfo(parts: readonly (readonly NeighRow[])[], gateway: number, per
 
 function laddrStats(usage: readonly LaddrUsage[]): LaddrStat[] {
   return usage.map((u) => ({ addr: formatIp(u.addr), tcp: u.tcp, udp: u.udp, conflicts: u.conflicts }));
+}
+
+/** A sync key file longer than this is no key (a device, a log put there by mistake): refused unread. */
+export const SYNC_KEY_MAX = 64 * 1024;
+
+/**
+ * The key of a sync key file (syncKeyOf), read on the event loop: a regular file of at most
+ * SYNC_KEY_MAX bytes only (readSmallFile: until 2026-12-07 a FIFO at the path held uvsd's loop,
+ * and forwarding with it, until someone wrote to it), and only one no other user could have set:
+ * whoever sets the key can seal sync messages that install connections (docs/ha.md). Refused: a
+ * file another user owns or group or others may write, or in a directory another user could
+ * change (trust.ts). Throws an Error saying why.
+ */
+export function readSyncKey(path: string): Buffer {
+  const { data, st } = readSmallFile(path, SYNC_KEY_MAX);
+  if (foreignUid(st.uid)) throw new Error(`owned by uid ${st.uid} (not root): that user could set the key and forge sync messages`);
+  if ((st.mode & 0o022) !== 0) throw new Error(`writable by group or others (mode ${modeText(st.mode)}): another user could set the key and forge sync messages; chmod 600 it`);
+  let real = path;
+  try {
+    real = realpathSync(path);
+  } catch {
+    // gone since it was read: its directory as named
+  }
+  const why = dirTrustProblem(dirname(real));
+  if (why !== undefined) throw new Error(`${why}: another user could replace the key`);
+  return syncKeyOf(data);
 }
 
 /**
