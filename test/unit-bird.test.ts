@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BirdAnnouncer, parseProtocols, parseRouteCount } from '../src/bgp/bird.js';
@@ -172,6 +173,55 @@ test('BGP: the include is written through a FILE.tmp made anew: a link planted a
     assert.match(readFileSync(include, 'utf8'), /^# Written by uvsd/);
     assert.equal(existsSync(`${include}.tmp`), false);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('BGP: the liveness check reads the include without waiting: a FIFO or a link put at its path (BIRD\'s user may own the directory) is not read but replaced by the include written again (before: a FIFO held the event loop until someone wrote to it)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-bird-'));
+  const socket = join(dir, 'bird.ctl');
+  const include = join(dir, 'vips.conf');
+  const seen: string[] = [];
+  const a = new BirdAnnouncer({ include, socket, nextHop: parseIp('192.168.8.10'), watchMs: 50, retryMs: RETRY_MS, log: { info() {}, warn() {} } });
+  const bird = await fakeBird(socket, seen, include);
+  let writer: ChildProcess | undefined;
+  let longest = 0;
+  let last = performance.now();
+  const beat = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 10);
+  try {
+    a.update([parseIp('192.168.8.200') >>> 0]);
+    await until(() => a.status().state === 'ok');
+    const ours = readFileSync(include, 'utf8');
+    rmSync(include);
+    execFileSync('mkfifo', ['-m', '600', include]);
+    // Someone writes uvsd's own text into it 1.5 s later: read with readFileSync, the loop waited that long.
+    writer = spawn('sh', ['-c', `sleep 1.5; cat '${include}.ours' > '${include}'`], { stdio: 'ignore', detached: true });
+    writeFileSync(`${include}.ours`, ours);
+    longest = 0;
+    last = performance.now();
+    await until(() => lstatSync(include).isFile(), 1000);
+    await new Promise((res) => setTimeout(res, 100)); // a few more checks
+    assert.ok(longest < 500, `the loop was held ${Math.round(longest)} ms`);
+    assert.equal(readFileSync(include, 'utf8'), ours, 'written again in the FIFO\'s place');
+    // A link to an endless device: not followed.
+    rmSync(include);
+    symlinkSync('/dev/zero', include);
+    await until(() => lstatSync(include).isFile(), 1000);
+    assert.equal(readFileSync(include, 'utf8'), ours);
+    await until(() => a.status().state === 'ok');
+  } finally {
+    clearInterval(beat);
+    try {
+      if (writer?.pid !== undefined) process.kill(-writer.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    await a.withdrawAll(500);
+    await new Promise((res) => bird.close(() => res(undefined)));
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -10,11 +10,11 @@
 // role, first health checks).
 
 import { connect } from 'node:net';
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { formatIp } from '../datapath/addr.js';
 import type { Model, ServiceModel } from '../control/model.js';
 import { bgpSessionText, type BgpSession, type BgpStatus } from '../control/protocol.js';
-import { CREATE_NEW, removeStale } from '../control/trust.js';
+import { CREATE_NEW, readSmallFile, removeStale } from '../control/trust.js';
 import { DEFAULT_BGP_WATCH_S } from '../defaults.js';
 
 /** The static protocol's name in the include (the BGP export filter names it). */
@@ -192,9 +192,12 @@ export class BirdAnnouncer {
     if (this.checking || this.busy || this.failed || this.stopped || this.configured === '') return;
     let onDisk = '';
     try {
-      onDisk = readFileSync(this.o.include, 'utf8');
+      // Not readFileSync: BIRD's user may own the include's directory (trust.ts), and a FIFO put
+      // at the path held uvsd's loop until written to, a link to /dev/zero filled its memory.
+      // Only a regular file, not through a link, no longer than what uvsd wrote, is read.
+      onDisk = readSmallFile(this.o.include, Buffer.byteLength(this.written), true).data.toString('utf8');
     } catch {
-      // gone: written again below
+      // gone, or not the file uvsd wrote: written again below
     }
     if (onDisk !== this.written) {
       this.written = '';
