@@ -413,6 +413,33 @@ test('--socket in a directory another user owns or may write is refused (that us
   assert.equal(statSync(join(open, 'uvsd.sock')).mode & 0o777, 0o600);
 });
 
+test('another user\'s socket at the --socket path (put in a sticky directory while uvsd was stopped) is named as such by uvsd, not taken for another uvsd, and uvsadm sends it nothing (before: uvsd said "another uvsd is already listening", uvsadm -A went to that user\'s program and its -L printed that program\'s table)', { skip: process.getuid?.() !== 0 ? 'chown needs root' : false }, async () => {
+  const sticky = join(dir, 'sticky');
+  mkdirSync(sticky);
+  chmodSync(sticky, 0o1777);
+  const path = join(sticky, 'uvsd.sock');
+  // The other user's listener: bound here, then handed to uid 65534 (as that user's bind would make it).
+  const got: string[] = [];
+  const squat = net.createServer((s) => s.setEncoding('utf8').on('data', (d: string) => {
+    got.push(d);
+    s.end('{"id":1,"ok":true,"result":null}\n');
+  }));
+  await new Promise<void>((res) => squat.listen(path, res));
+  chownSync(path, 65534, 65534);
+  try {
+    const why = 'the socket there is owned by uid 65534 (not root): not a uvsd\'s, another user\'s program may listen there';
+    await assert.rejects(listenControl(path, () => null, () => {}), { message: `${path}: ${why}; remove it, or give --socket a path in a directory only root may write (the default /run/uvs)` });
+    await assert.rejects(ControlClient.connect(path), (e: ControlError) => e.code === 'NO_DAEMON' && e.message === `${ERRORS.NO_DAEMON} at ${path}: ${why}; refusing to send it commands`);
+    assert.deepEqual(got, [], 'nothing sent to it: not even the probe\'s connection carried a request');
+  } finally {
+    await new Promise((res) => squat.close(res));
+  }
+  // Once it is gone, uvsd listens at the path and uvsadm connects.
+  servers.push(await listenControl(path, () => null, () => {}));
+  const c = await ControlClient.connect(path);
+  c.close();
+});
+
 test('the socket is made 0600 by bind(), and no path is chmod\'ed after listen (before: a link put at the path meanwhile had root chmod the file it named)', async () => {
   const victim = join(dir, 'victim.txt');
   writeFileSync(victim, 'x');

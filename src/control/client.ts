@@ -4,6 +4,7 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { ERRORS } from './errors.js';
+import { foreignSocketProblem } from './trust.js';
 import { MAX_REQUEST_LINE, type Reply, type ReplyTiming, type Request, type VerbName, type Verbs } from './protocol.js';
 
 /** A failed call: a daemon refusal ({code, message} exactly as sent) or a client-side failure. */
@@ -77,6 +78,10 @@ export class ControlClient {
   /** Connects to the daemon; rejects with code NO_DAEMON and "cannot connect to uvsd at <path>: <reason>". */
   static connect(path: string, options: ClientOptions = {}): Promise<ControlClient> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // Another user's socket at the path (a sticky --socket directory such as /tmp while uvsd is
+    // stopped) would get the commands and make the answers: not connected to (trust.ts).
+    const foreign = foreignSocketProblem(path);
+    if (foreign !== undefined) return Promise.reject(new ControlError('NO_DAEMON', `${ERRORS.NO_DAEMON} at ${path}: ${foreign}; refusing to send it commands`));
     return new Promise((resolve, reject) => {
       const socket = netConnect({ path });
       const fail = (reason: string): void => {

@@ -8,7 +8,7 @@
 
 import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { socketDirProblem } from './trust.js';
+import { foreignSocketProblem, socketDirProblem } from './trust.js';
 import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
 import { MAX_REQUEST_LINE, monoMs, type ControlSocketStatus, type ErrorBody, type Reply } from './protocol.js';
@@ -415,6 +415,9 @@ export async function checkControlPath(path: string): Promise<void> {
   if (st !== undefined) {
     // Only ever remove a stale socket: a --socket pointing at a file (a typo) must not delete it.
     if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+    // Before the probe: another user's socket that answers is not "another uvsd".
+    const foreign = foreignSocketProblem(path);
+    if (foreign !== undefined) throw new Error(`${path}: ${foreign}; remove it, or give --socket a path in a directory only root may write (the default /run/uvs)`);
     if (await probe(path)) throw new Error(`another uvsd is already listening on ${path}`);
     unlinkSync(path); // stale socket of a daemon that died
   }

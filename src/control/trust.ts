@@ -81,6 +81,25 @@ export function socketDirProblem(path: string): string | undefined {
   return why === undefined ? undefined : `${why}: another user could put a socket of its own at the path`;
 }
 
+/**
+ * Why the socket at `path` is not a uvsd's, or undefined: one another user owns (as the socket's
+ * file says; a path it does not reach is left to connect() or bind() to name). A sticky
+ * directory (/tmp) keeps others from moving root's socket aside, but not from putting one of
+ * their own at the path while none is there (uvsd stopped or not yet started): uvsd took it for
+ * another uvsd and refused to start, and root's uvsadm sent its commands to that user's program
+ * and printed its answers.
+ */
+export function foreignSocketProblem(path: string): string | undefined {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch {
+    return undefined;
+  }
+  if (!st.isSocket() || !foreignUid(st.uid)) return undefined;
+  return `the socket there is owned by uid ${st.uid} (not root): not a uvsd's, another user's program may listen there`;
+}
+
 /** Symbolic links followed at most (the kernel's limit, MAXSYMLINKS). */
 const MAX_LINKS = 40;
 
