@@ -153,6 +153,29 @@ test('ARP from a sender no station may have is not answered, counted drop arp_ba
   assert.deepEqual([d['drop.arp_bad_sender'], d.arp_replies_sent], [8, 1]);
 });
 
+test("ARP from another station with uvsd's own MAC (a second uvsd given the same --mac, a loop on the bridge): not answered, learnt or taken for a conflict, counted drop arp_bad_sender and noted for the fault warning (before: a request was answered to uvsd's own MAC, silently)", () => {
+  const ME = '192.168.8.10';
+  const MY_VIP = '192.168.8.100';
+  const OTHER = '192.168.8.11'; // the other uvsd's --addr
+  const r = rig({ addrs: [`${ME}/24`] });
+  r.ctl.addService({ proto: 'tcp', addr: MY_VIP, port: 80, sched: 'rr' });
+  r.sink.take();
+  const before = r.counters();
+  const own = (op: 1 | 2, spa: string, tpa: string, ethSrc = DIR_MAC) => arpFrame({ ethDst: BROADCAST, ethSrc }, { op, sha: DIR_MAC, spa, tpa });
+  assert.equal(r.run(own(1, OTHER, OTHER)).length, 0, 'its gratuitous ARP at start');
+  assert.equal(r.run(own(1, OTHER, MY_VIP)).length, 0, 'a request for our VIP: no answer to our own MAC');
+  assert.equal(r.run(own(1, '0.0.0.0', MY_VIP)).length, 0, 'its probe of our VIP');
+  assert.equal(r.run(own(1, MY_VIP, MY_VIP)).length, 0, 'its gratuitous ARP for our VIP: no defence against ourselves');
+  // The Ethernet source alone is uvsd's (the ARP sender another's): as the bridge sees it.
+  assert.equal(r.run(arpFrame({ ethDst: BROADCAST, ethSrc: DIR_MAC }, { op: 1, sha: ROUTER_MAC, spa: OTHER, tpa: ME })).length, 0, 'Ethernet source ours');
+  const d = delta(before, r.counters());
+  assert.deepEqual([d['drop.arp_bad_sender'], d.arp_replies_sent, d.arp_conflicts, d.arp_neigh_updates, d.ignored_arp], [5, undefined, undefined, undefined, undefined]);
+  assert.deepEqual([r.dp.link.ownMacFrames, formatIp(r.dp.link.ownMacSender)], [5, OTHER]);
+  // Another station's request is answered as ever.
+  assert.equal(r.run(arpFrame({ ethDst: BROADCAST, ethSrc: ROUTER_MAC }, { op: 1, sha: ROUTER_MAC, spa: OTHER, tpa: MY_VIP })).length, 1);
+  assert.equal(r.dp.link.ownMacFrames, 5);
+});
+
 test('addService announces the VIP with a gratuitous ARP; addDest probes with the director address as sender', () => {
   const r = rig();
   r.ctl.addService({ proto: 'tcp', addr: VIP, port: 80, sched: 'rr' });

@@ -9,12 +9,13 @@ import { C, COUNTER_NAMES, D, DROP_NAMES } from '../src/datapath/counters.js';
 import { FaultWatch, type FaultSource } from '../src/control/faults.js';
 
 /** What the watch reads of a Datapath, with a table of 100 entries. */
-function source(): FaultSource & { d: Float64Array; c: Float64Array; ct: { count: number; max: number }; secureTcp: boolean; link: { neigh: { size: number; lastRefused: number } } } {
+function source(): FaultSource & { d: Float64Array; c: Float64Array; ct: { count: number; max: number }; secureTcp: boolean;
+  link: { neigh: { size: number; lastRefused: number }; mac: Uint8Array; ownMacFrames: number; ownMacSender: number } } {
   const d = new Float64Array(DROP_NAMES.length);
   const c = new Float64Array(COUNTER_NAMES.length);
   return {
     d, c, counters: { d, c }, ct: { count: 0, max: 100 }, secureTcp: false, defense: { secureTcpAbove: 0.5 },
-    link: { neigh: { size: 1024, lastRefused: 0 } },
+    link: { neigh: { size: 1024, lastRefused: 0 }, mac: Uint8Array.from([2, 0, 0, 0, 0, 1]), ownMacFrames: 0, ownMacSender: 0 },
   };
 }
 
@@ -161,6 +162,28 @@ test('neighbour table full: a warning with the count of addresses refused an ent
     ['warn', 'neighbour table full: 80 addresses refused an entry since the last warning, the last 10.0.1.5 (neigh-max 1024); their frames are dropped (neigh_table_full)'],
   ]);
   assert.deepEqual(lines[0]!.fields, { refused: 2, neighMax: 1024, addr: '10.0.1.5' });
+  for (let t = 11_250; t <= 30_000; t += 250) w.check(t);
+  assert.deepEqual(log.take(), []);
+});
+
+test("another station with uvsd's own MAC (one --mac given to two uvsd, a loop on the bridge): a warning naming the MAC, the count and the last sender, again at most every 10 s; none without new frames (before: nothing said)", () => {
+  const src = source();
+  const log = logRecorder();
+  const w = new FaultWatch(src, log, 0);
+  for (let t = 0; t <= 11_000; t += 250) {
+    if (t >= 1000) {
+      src.link.ownMacFrames += 1;
+      src.link.ownMacSender = 0xc0a8080b | 0; // 192.168.8.11: int32, negative
+    }
+    w.check(t);
+  }
+  const lines = log.take();
+  const tail = ': two uvsd (or hosts) given one --mac, or a loop on the bridge; the switch sends this MAC\'s traffic to whichever sent last (dropped, arp_bad_sender)';
+  assert.deepEqual(lines.map((l) => [l.level, l.msg]), [
+    ['warn', `another station uses uvsd's MAC 02:00:00:00:00:01: 1 ARP frame with it, the last from 192.168.8.11${tail}`],
+    ['warn', `another station uses uvsd's MAC 02:00:00:00:00:01: 40 ARP frames with it since the last warning, the last from 192.168.8.11${tail}`],
+  ]);
+  assert.deepEqual(lines[0]!.fields, { frames: 1, mac: '02:00:00:00:00:01', sender: '192.168.8.11' });
   for (let t = 11_250; t <= 30_000; t += 250) w.check(t);
   assert.deepEqual(log.take(), []);
 });

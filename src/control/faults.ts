@@ -4,7 +4,7 @@
 // compares what it reads with the previous check.
 
 import { C, D } from '../datapath/counters.js';
-import { formatIp } from '../datapath/addr.js';
+import { formatIp, formatMac } from '../datapath/addr.js';
 
 /** Where the watches write (a pino logger fits). */
 export interface WatchLog {
@@ -22,6 +22,11 @@ export interface FaultSource {
     /** The neighbour table: its size and the last address refused an entry (0 in the shadow
      *  with --workers: the workers' tables refuse, their counters are summed). */
     readonly neigh: { readonly size: number; readonly lastRefused: number };
+    /** uvsd's station MAC; ARP frames from another station carrying it (shown ones included:
+     *  with --workers the shadow sees every worker's) and the sender address of the last. */
+    readonly mac: Uint8Array;
+    readonly ownMacFrames: number;
+    readonly ownMacSender: number;
   };
   readonly ct: { readonly count: number; readonly max: number };
   readonly secureTcp: boolean;
@@ -63,6 +68,10 @@ export class FaultWatch {
   private neighRefused: number;
   private neighWarnedAt = -Infinity;
   private neighUnsaid = 0;
+  /** ownMacFrames at the last check, the last warning about them, and frames since it. */
+  private ownMac: number;
+  private ownMacWarnedAt = -Infinity;
+  private ownMacUnsaid = 0;
 
   /**
    * Counts from `now` on: what was counted before is not news, what is counted before the first
@@ -75,12 +84,14 @@ export class FaultWatch {
     this.refused = src.counters.d[D.conn_table_full];
     this.sampledAt = now;
     this.neighRefused = src.counters.c[C.neigh_refused];
+    this.ownMac = src.link.ownMacFrames;
   }
 
   /** One look: secure TCP every call, the refused connections every sampleMs. */
   check(now = performance.now()): void {
     this.checkSecure();
     this.checkNeigh(now);
+    this.checkOwnMac(now);
     if (this.due(now, this.sampledAt, this.timing.sampleMs)) this.checkFull(now);
   }
 
@@ -126,6 +137,26 @@ export class FaultWatch {
     const last = lastRefused === 0 ? '' : `, the last ${formatIp(lastRefused)}`;
     this.log.warn(lastRefused === 0 ? { refused: n, neighMax: size } : { refused: n, neighMax: size, addr: formatIp(lastRefused) },
       `neighbour table full: ${n} address${n === 1 ? '' : 'es'} refused an entry${since}${last} (neigh-max ${size}); their frames are dropped (neigh_table_full)`);
+  }
+
+  /**
+   * Another station sends with uvsd's own MAC (the same --mac given to two uvsd on one LAN, or a
+   * loop on the bridge): the switch moves the MAC to whichever spoke last, and uvsd's clients'
+   * frames go there until uvsd sends again. A warning at most once per repeatMs.
+   */
+  private checkOwnMac(now: number): void {
+    const v = this.src.link.ownMacFrames;
+    this.ownMacUnsaid += v >= this.ownMac ? v - this.ownMac : v;
+    this.ownMac = v;
+    if (this.ownMacUnsaid === 0 || !this.due(now, this.ownMacWarnedAt, this.timing.repeatMs)) return;
+    const n = this.ownMacUnsaid;
+    const mac = formatMac(this.src.link.mac);
+    const sender = formatIp(this.src.link.ownMacSender);
+    const since = this.ownMacWarnedAt === -Infinity ? '' : ' since the last warning';
+    this.ownMacUnsaid = 0;
+    this.ownMacWarnedAt = now;
+    this.log.warn({ frames: n, mac, sender },
+      `another station uses uvsd's MAC ${mac}: ${n} ARP frame${n === 1 ? '' : 's'} with it${since}, the last from ${sender}: two uvsd (or hosts) given one --mac, or a loop on the bridge; the switch sends this MAC's traffic to whichever sent last (dropped, arp_bad_sender)`);
   }
 
   private checkFull(now: number): void {

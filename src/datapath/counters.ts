@@ -199,7 +199,8 @@ export const DROP_NAMES = [
   // the helper would rewrite or follow, a SYN the SYN proxy would answer, an ACK it would take
   'tcp_bad_checksum',
   // ARP whose sender address no other station may have: a martian (multicast, broadcast, 0/8,
-  // loopback; 0.0.0.0 outside a probe) or an address uvsd speaks for (src/datapath/link.ts arp)
+  // loopback; 0.0.0.0 outside a probe) or an address uvsd speaks for; or ARP from another station
+  // with uvsd's own MAC (src/datapath/link.ts arp)
   'arp_bad_sender',
 ] as const;
 

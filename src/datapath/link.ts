@@ -113,6 +113,11 @@ export class Link {
   private readonly defendedAt = new Map<number, number>();
   /** In arpShared: learn only (the worker that received the frame answers, counts and defends). */
   private quiet = false;
+  /** ARP frames from another station carrying uvsd's own MAC (a second uvsd or host given the same
+   *  --mac, or a loop on the bridge returning uvsd's broadcasts), shown ones (arpShared) included,
+   *  and the sender address of the last (0: a probe's 0.0.0.0). Read by control/faults.ts. */
+  ownMacFrames = 0;
+  ownMacSender = 0;
   /** Addresses held in their TAKEOVER_GRACE_MS (slots [0, graceN)): the address, when its first
    *  gratuitous ARP came, the frames from that station held since, its MAC, and whether they were
    *  only shown (arpShared: noted, not counted). Fixed size: no allocation per frame. */
@@ -300,6 +305,16 @@ export class Link {
     }
     const spa = rd32(buf, a + 14);
     const tpa = rd32(buf, a + 24);
+    // uvsd's own MAC from the wire: it never reads back what it sends, so another station has it
+    // (the same --mac twice) or the bridge loops. Nothing is answered, learnt or taken for a
+    // conflict; the bridge now sends uvsd's traffic to whichever of the two spoke last
+    // (faults.ts warns).
+    if (macEquals(buf, a + 8, this.mac, 0) || macEquals(buf, off + 6, this.mac, 0)) {
+      this.ownMacFrames++;
+      this.ownMacSender = spa;
+      if (!this.quiet) this.counters.d[D.arp_bad_sender]++;
+      return;
+    }
     // A sender no station may have (the kernel's arp_process drops it as a martian: multicast,
     // broadcast, 0/8, loopback; 0.0.0.0 only in an RFC 5227 probe, a request): not answered,
     // nothing learnt from it.
@@ -307,7 +322,7 @@ export class Link {
       if (!this.quiet) this.counters.d[D.arp_bad_sender]++;
       return;
     }
-    if (spa !== 0 && !macEquals(buf, a + 8, this.mac, 0)) this.checkConflict(buf, a + 8, spa, spa === tpa);
+    if (spa !== 0) this.checkConflict(buf, a + 8, spa, spa === tpa);
     // An address uvsd speaks for as the sender: a conflict (defended above), not a request to
     // answer or a neighbour to learn.
     if (spa !== 0 && this.claims(spa)) {
