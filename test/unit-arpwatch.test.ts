@@ -11,7 +11,7 @@ import { formatStatus } from '../src/control/printers.js';
 import { statusJson } from '../src/metrics/status.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import type { StatusResult } from '../src/control/protocol.js';
-import { arpFrame } from './helpers/frames.js';
+import { arpFrame, BROADCAST } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, RS, rig, VIP, type Rig } from './helpers/harness.js';
 import { logRecorder } from './helpers/log-recorder.js';
 
@@ -117,6 +117,26 @@ test('at most 10 probes a second: 1,200 VIPs take a lap of 120 s, not the 60 s a
   s.ctl.editDest({ service: svc('10.0.0.102'), addr: RS[2].ip, port: 80, fwd: 'tun', weight: 1 });
   assert.deepEqual(ticks(s, sw, 250).map((p) => p.ip), ['10.0.0.102']);
   assert.deepEqual(ticks(s, sw, 10_000), []);
+});
+
+test("a DR real server that ARPs from the VIP (arp_announce 0) is named for what it does: it sends ARP requests from the VIP, it answers none (before: 'answers ARP for VIP', and its arp_ignore, right, was looked at); counted and defended as an answer", () => {
+  const { r, log, w } = watchedVip();
+  r.sink.take();
+  // Its request for a client's MAC, sent from the VIP: what the client (and the LAN) learn.
+  const ask = arpFrame({ ethDst: BROADCAST, ethSrc: RS[0].mac }, { op: 1, sha: RS[0].mac, spa: VIP, tpa: '10.0.0.77' });
+  assert.deepEqual(announced(r.run(ask)), [VIP], 'defended at once');
+  assert.equal(r.counters().arp_conflicts, 1);
+  w.check(r.clock.now);
+  const warned = log.take();
+  assert.deepEqual(warned.map((l) => [l.level, l.msg]), [['warn',
+    `address conflict: real server ${RS[0].ip} (${RS[0].mac}) sends ARP requests from VIP ${VIP}: the DR ARP problem (arp_announce), set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md); defended by gratuitous ARP`]]);
+  assert.deepEqual(warned[0]!.fields, { addr: VIP, mac: RS[0].mac, server: RS[0].ip, answers: 1 });
+  // One that answers too is the answering kind.
+  const other = watchedVip();
+  other.r.run(serverAnswersVip());
+  other.r.run(ask);
+  other.w.check(other.r.clock.now);
+  assert.match(other.log.take()[0]!.msg, /answers ARP for VIP/);
 });
 
 test('a station answering a probe for a claimed VIP is counted, defended with a gratuitous ARP (at most every 10 s) and logged once, naming the real server its MAC belongs to, until a probe goes unanswered', () => {

@@ -175,6 +175,11 @@ export class ArpWatch {
     if (!link.claims(c.ip)) return `address conflict: ${who(c, server)} answers ARP for ${ip}, an address uvsd probes before claiming it`;
     if (!link.isVip(c.ip)) return `address conflict: ${who(c, server)} answers ARP for ${ip}, an address uvsd holds; defended by gratuitous ARP`;
     const fix = 'set arp_ignore=1 and arp_announce=2 on it (docs/dr-setup.md)';
+    // Only requests from the VIP, no answer: the server's arp_announce (0) makes it ARP from the
+    // VIP, which is what the hosts it asks learn; its arp_ignore may be right.
+    if (server !== 0 && c.asks === c.answers) {
+      return `address conflict: ${who(c, server)} sends ARP requests from VIP ${ip}: the DR ARP problem (arp_announce), ${fix}; defended by gratuitous ARP`;
+    }
     return server !== 0
       ? `address conflict: ${who(c, server)} answers ARP for VIP ${ip}: the DR ARP problem, ${fix}; defended by gratuitous ARP`
       : `address conflict: ${who(c, server)} answers ARP for VIP ${ip}, which uvsd holds (another director that is master too, a split brain? or a DR/TUN real server holding the VIP: ${fix}); defended by gratuitous ARP`;

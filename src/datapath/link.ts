@@ -43,6 +43,9 @@ export interface Claimant {
   readonly mac: Uint8Array;
   /** Its answers (conflicts) so far. */
   answers: number;
+  /** Of them, ARP requests it sent from the address to another (it uses the address as its ARP
+   *  sender: a DR server's arp_announce=0), not answers nor announcements. */
+  asks: number;
   /** When it last answered, and when the first probe of the address after that was sent (-Infinity: none yet); datapath clock, ms. */
   last: number;
   probed: number;
@@ -433,12 +436,15 @@ export class Link {
       this.counted(buf, sha, spa, 1);
     } else if (p < 0 && this.claims(spa)) {
       if (this.graceHeld(buf, sha, spa, gratuitous)) return;
+      // A request from the address (sha is at the ARP header + 8, its opcode at + 6): the station
+      // uses it as its ARP sender, it did not answer for it.
+      const asks = !gratuitous && rd16(buf, sha - 2) === 1 ? 1 : 0;
       // Shown by a worker (arpShared): it counts and defends it; the main thread's notes the address.
       if (this.quiet) {
-        this.noted(buf, sha, spa, 1);
+        this.noted(buf, sha, spa, 1, asks);
         return;
       }
-      this.counted(buf, sha, spa, 1);
+      this.counted(buf, sha, spa, 1, asks);
       this.defend(spa);
     }
   }
@@ -525,12 +531,13 @@ export class Link {
   claimantsLost = 0;
 
   /** n conflicting frames from the station at buf[sha] for spa. */
-  private counted(buf: Buffer, sha: number, spa: number, n: number): void {
+  private counted(buf: Buffer, sha: number, spa: number, n: number, asks = 0): void {
     this.counters.c[C.arp_conflicts] += n;
-    this.noted(buf, sha, spa, n);
+    this.noted(buf, sha, spa, n, asks);
   }
 
-  private noted(buf: Buffer, sha: number, spa: number, n: number): void {
+  /** asks: of the n frames, requests from spa to another address (see Claimant.asks). */
+  private noted(buf: Buffer, sha: number, spa: number, n: number, asks = 0): void {
     const m = this.conflictsByAddr;
     if (m === null) return;
     m.set(spa, (m.get(spa) ?? 0) + n);
@@ -539,11 +546,12 @@ export class Link {
       const c = cl[i]!;
       if (c.ip === spa && macEquals(buf, sha, c.mac, 0)) {
         c.answers += n;
+        c.asks += asks;
         c.last = this.now;
         return;
       }
     }
-    if (cl.length < MAX_CLAIMANTS) cl.push({ ip: spa, mac: Uint8Array.from(buf.subarray(sha, sha + 6)), answers: n, last: this.now, probed: -Infinity });
+    if (cl.length < MAX_CLAIMANTS) cl.push({ ip: spa, mac: Uint8Array.from(buf.subarray(sha, sha + 6)), answers: n, asks, last: this.now, probed: -Infinity });
     else this.claimantsLost += n;
   }
 
