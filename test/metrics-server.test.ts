@@ -261,6 +261,40 @@ test('Accept-Encoding: gzip gets the same text gzipped (Content-Encoding: gzip);
   });
 });
 
+test('HEAD of /metrics and /status.json (plain and gzip, the first request of all, beside GETs of a rendering in slices): 200 with the GET\'s headers and no body, on a connection that serves the next request', async () => {
+  const r = bigRig(1000);
+  await withServer(r, {}, async (srv) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ask = (method: string, path: string, enc?: string) => new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      http.request(`http://${srv.address}${path}`, { method, agent, headers: enc === undefined ? {} : { 'accept-encoding': enc } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
+      }).on('error', reject).end();
+    });
+    try {
+      // The first request of all a HEAD: its rendering is the one the GET after it shares.
+      for (let round = 0; round < 3; round++) {
+        const [head, headGz, get, headStatus, getGz] = await Promise.all([
+          ask('HEAD', '/metrics'), ask('HEAD', '/metrics', 'gzip'), ask('GET', '/metrics'), ask('HEAD', '/status.json'), ask('GET', '/metrics', 'gzip'),
+        ]);
+        for (const [what, a] of Object.entries({ head, headGz, headStatus })) {
+          assert.equal(a.status, 200, `round ${round} ${what}: ${a.body.toString()}`);
+          assert.equal(a.body.length, 0, `round ${round} ${what}: a body`);
+        }
+        assert.equal(head.headers['content-type'], get.headers['content-type']);
+        assert.equal(headGz.headers['content-encoding'], 'gzip');
+        assert.equal(headStatus.headers['content-type'], 'application/json');
+        assert.equal(get.status, 200);
+        assert.equal(parseExposition(get.body.toString()).samples.filter((x) => x.name === 'uvs_dest_weight').length, 2000);
+        assert.equal(getGz.status, 200);
+        assert.equal(parseExposition(gunzipSync(getGz.body).toString()).samples.filter((x) => x.name === 'uvs_dest_weight').length, 2000);
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
 test('accept() failing (EMFILE) is no uncaught error: the listener is told, keeps listening and answering', async () => {
   const told: string[] = [];
   await withServer(drRig(), { onRefused: (reason) => told.push(reason) }, async (srv, port) => {
