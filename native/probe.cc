@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -242,8 +243,29 @@ void OnCheck(uv_check_t* c) {
   Deliver(p);
 }
 
+// How a probe's connect ended when it did by now, else kTimedOut. libuv runs due timers before
+// it polls: after the loop was held past a deadline (uvsd stopped by SIGSTOP, a paused VM, a CPU
+// quota) the connect may have ended within it, its event not yet read (until 2026-12-07 it was
+// timed out all the same, the server taken down after every such stall). One poll() of the socket:
+// writable without an error, connected; an error or a hang-up, its SO_ERROR, as OnCheck reads them.
+int32_t EndedBy(int fd) {
+  pollfd pf = {fd, POLLOUT, 0};
+  int n;
+  do {
+    n = poll(&pf, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return kTimedOut;
+  if ((pf.revents & (POLLERR | POLLHUP)) == 0 && (pf.revents & POLLOUT) != 0) return 0;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err == 0) err = ECONNRESET;  // hung up without an error: not connected
+  return err;
+}
+
 // Deadlines passed: those sockets closed, their results to JS now (a check phase could come only
-// after the poll phase had waited for the next event or timer).
+// after the poll phase had waited for the next event or timer). A connect that ended meanwhile
+// gives its own result (EndedBy), not a timeout.
 void OnTimer(uv_timer_t* t) {
   Prober* p = static_cast<Prober*>(t->data);
   p->armedFor = kNever;
@@ -252,8 +274,9 @@ void OnTimer(uv_timer_t* t) {
     uint64_t now = uv_now(p->poll.loop);
     while (!p->heap.empty() && p->probes[p->heap[0]].deadline <= now && p->outN < p->outCap) {
       uint32_t slot = p->heap[0];
-      Release(p, slot, false, true);
-      Note(p, slot, kTimedOut);
+      int32_t code = EndedBy(p->probes[slot].fd);
+      Release(p, slot, code == 0, true);
+      Note(p, slot, code);
     }
     if (p->outN == 0) break;
     if (!Deliver(p)) return;

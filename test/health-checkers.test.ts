@@ -855,6 +855,63 @@ test('connect_timeout and misc_timeout past 24.8 days (keepalived takes up to a 
   }
 });
 
+/** Hold this thread's event loop `ms` (as SIGSTOP, a paused VM or a CPU quota hold uvsd's). */
+const holdLoop = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+test('a check whose answer came while uvsd\'s loop was held past connect_timeout (SIGSTOP, a paused VM, a CPU quota) passes on that answer: TCP_CHECK, HTTP_GET, UDP_CHECK with a reply (before: each timed out, as libuv runs due timers before it reads what came, and the server was taken down after every stall)', async () => {
+  // The servers in a child, which answers while this loop is held; it says "got" when a request
+  // came, and answers 50 ms later.
+  const child = spawn(process.execPath, ['-e', `const net = require('net'), http = require('http'), dgram = require('dgram');
+    const tcp = net.createServer((c) => c.destroy());
+    const web = http.createServer((req, res) => { console.log('got'); setTimeout(() => res.end('ok'), 50); });
+    const udp = dgram.createSocket('udp4');
+    udp.on('message', (m, r) => { console.log('got'); setTimeout(() => udp.send('pong!', r.port, r.address), 50); });
+    tcp.listen(0, '127.0.0.1', () => web.listen(0, '127.0.0.1', () => udp.bind(0, '127.0.0.1', () =>
+      console.log([tcp.address().port, web.address().port, udp.address().port].join(' ')))));`],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const lines = (async function* () {
+      let buf = '';
+      for await (const d of child.stdout!) {
+        buf += String(d);
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          yield buf.slice(0, i);
+          buf = buf.slice(i + 1);
+        }
+      }
+    })();
+    const [tcpPort, webPort, udpPort] = String((await lines.next()).value).split(' ').map(Number) as [number, number, number];
+    // TCP_CHECK: the connect ends in the kernel at once; the loop is held 300 ms past its 50 ms.
+    const tcp = checkTcp({ connectTimeoutMs: 50 }, { ip: LO, port: tcpPort });
+    holdLoop(300);
+    assert.deepEqual(await tcp, { ok: true, reason: 'connected' }, 'TCP_CHECK');
+    // HTTP_GET and UDP_CHECK: held from the server's "got" (the request sent) 400 ms, past the
+    // 200 ms connect_timeout; the answer comes 50 ms into the hold.
+    const web = checkHttp({ connectTimeoutMs: 200, urls: [{ path: '/' }] }, { ip: LO, port: webPort });
+    assert.equal((await lines.next()).value, 'got');
+    holdLoop(400);
+    assert.deepEqual(await web, { ok: true, reason: '/: HTTP status 200' }, 'HTTP_GET');
+    const udp = checkUdp({ connectTimeoutMs: 200, requireReply: true, payload: Buffer.from('ping') }, { ip: LO, port: udpPort });
+    assert.equal((await lines.next()).value, 'got');
+    holdLoop(400);
+    const u = await udp;
+    assert.deepEqual([u.ok, u.reason], [true, 'reply of 5 bytes'], 'UDP_CHECK');
+    // Still a timeout when nothing came: the hold changes no verdict but the one it caused.
+    const { port: silent, child: mute } = await unansweredPort();
+    try {
+      for (let i = 0; i < 2; i++) void netConnectCode({ host: LO, port: silent }); // its backlog full: SYNs unanswered from now on
+      await new Promise((r) => setTimeout(r, 50));
+      const never = checkTcp({ connectTimeoutMs: 50 }, { ip: LO, port: silent });
+      holdLoop(200);
+      assert.deepEqual(await never, { ok: false, reason: 'connect timeout after 50 ms' }, 'TCP_CHECK unanswered');
+    } finally {
+      mute.kill();
+    }
+  } finally {
+    child.kill();
+  }
+});
+
 test('a command run by uvsd at a raised priority (the unit\'s Nice=-10) runs at the default nice 0', async (t) => {
   if (process.getuid?.() !== 0) {
     t.skip('raising a priority needs root (CAP_SYS_NICE)');

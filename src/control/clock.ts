@@ -63,9 +63,13 @@ export class LongTimeout {
     if (this.unrefed) this.host.unref(this.handle);
   }
 
+  /** Also run by cancel() (setAnswerTimeout: its pending run taken back). */
+  onCancel: (() => void) | undefined;
+
   /** As clearTimeout: fn will not run. */
   cancel(): void {
     this.host.clearTimeout(this.handle);
+    this.onCancel?.();
   }
 
   /** As Timeout.unref(): the timer does not keep the process alive (every step of it). */
@@ -79,6 +83,27 @@ export class LongTimeout {
 /** setTimeout for delays that may be longer than MAX_TIMER_MS (user values: health check timers, a drain's end). */
 export function setLongTimeout(fn: () => void, ms: number): LongTimeout {
   return new LongTimeout(fn, ms);
+}
+
+/**
+ * setLongTimeout for the deadline of an answer from outside uvsd (a health check's
+ * connect_timeout, a MISC_CHECK's misc_timeout): fn runs once the turn of the loop that found the
+ * deadline passed has polled for I/O (setImmediate: libuv's check phase, after its poll phase), and
+ * not at all when what came then ended the wait (cancel() takes the pending run back too). libuv
+ * runs due timers before it polls: after the loop was held past the deadline (uvsd stopped by
+ * SIGSTOP, a paused VM, a CPU quota, a long collection), a plain timer declared the timeout while
+ * the answer, in time, was waiting to be read (until 2026-12-07: a server taken down after every
+ * such stall; docs/health.md).
+ */
+export function setAnswerTimeout(fn: () => void, ms: number): LongTimeout {
+  let later: NodeJS.Immediate | undefined;
+  const t = new LongTimeout(() => {
+    later = setImmediate(fn);
+  }, ms);
+  t.onCancel = () => {
+    if (later !== undefined) clearImmediate(later);
+  };
+  return t;
 }
 
 /** clearTimeout of a setLongTimeout (none: nothing). */

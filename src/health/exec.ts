@@ -6,7 +6,7 @@ import { accessSync, constants, lstatSync, readFileSync, realpathSync, statSync 
 import { getPriority, setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { NotifyScript, ScriptUser } from './types.js';
-import { clearLongTimeout, setLongTimeout } from '../control/clock.js';
+import { clearLongTimeout, setAnswerTimeout } from '../control/clock.js';
 
 /** Split a command line into argv; throws on an unterminated quote. */
 export function splitCommand(line: string): string[] {
@@ -280,7 +280,7 @@ export function runCommand(line: string, timeoutMs: number, user?: Pick<ScriptUs
         // exited already
       }
     }
-    const timer = setLongTimeout(() => {
+    const timer = setAnswerTimeout(() => {
       // The whole process group: a script's children must not outlive the timeout either.
       try {
         if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import type { CheckResult, CheckTarget, HttpCheck, HttpUrl, TlsClient } from '../types.js';
 import { closeCheckSocket } from './tcp.js';
 import { notRunResult } from './resource.js';
-import { clearLongTimeout, setLongTimeout } from '../../control/clock.js';
+import { clearLongTimeout, setAnswerTimeout } from '../../control/clock.js';
 import { regexMatcher } from '../regex.js';
 
 /** Bodies larger than this fail a check that reads them whole (regex, contains) instead of being
@@ -184,7 +184,7 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
       },
       vhost,
     );
-    const timer = setLongTimeout(() => finish({ ok: false, reason: `${url.path}: timeout after ${spec.connectTimeoutMs} ms` }), spec.connectTimeoutMs);
+    const timer = setAnswerTimeout(() => finish({ ok: false, reason: `${url.path}: timeout after ${spec.connectTimeoutMs} ms` }), spec.connectTimeoutMs);
     req.on('error', (e: NodeJS.ErrnoException) => finish(notRunResult(`${url.path}:`, e) ?? { ok: false, reason: `${url.path}: ${errorText(e)}` }));
   });
 }

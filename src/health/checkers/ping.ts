@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { formatIp } from '../../datapath/addr.js';
 import type { CheckResult, CheckTarget, PingCheck } from '../types.js';
 import { notRunResult } from './resource.js';
-import { clearLongTimeout, setLongTimeout, type LongTimeout } from '../../control/clock.js';
+import { clearLongTimeout, setAnswerTimeout, type LongTimeout } from '../../control/clock.js';
 
 interface RawSocket {
   on(ev: 'message', fn: (buf: Buffer, addr: string) => void): void;
@@ -130,7 +130,7 @@ export class Pinger {
     PAYLOAD.copy(buf, 8);
     this.raw!.writeChecksum(buf, 2, this.raw!.createChecksum(buf));
     return new Promise((resolve) => {
-      const p: Pending = { addr, resolve, timer: setLongTimeout(() => this.settle(seq, p, { ok: false, reason: `no echo reply within ${timeoutMs} ms` }), timeoutMs) };
+      const p: Pending = { addr, resolve, timer: setAnswerTimeout(() => this.settle(seq, p, { ok: false, reason: `no echo reply within ${timeoutMs} ms` }), timeoutMs) };
       this.pending.set(seq, p);
       if (s.recvPaused) s.resumeRecv();
       s.send(buf, 0, buf.length, addr, null, (err) => {

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { CheckResult, CheckTarget, TcpCheck } from '../types.js';
 import { notRunResult } from './resource.js';
-import { clearLongTimeout, setLongTimeout, type LongTimeout } from '../../control/clock.js';
+import { clearLongTimeout, setAnswerTimeout, type LongTimeout } from '../../control/clock.js';
 import { parseIp } from '../../datapath/addr.js';
 import { native, type ProbeHandle } from '../../datapath/port.js';
 import type { CheckSink } from './index.js';
@@ -65,7 +65,7 @@ export function tcpSession(spec: Pick<TcpCheck, 'connectTimeoutMs' | 'bindto' | 
         phase = what;
         clearLongTimeout(timer);
         const reason = what === 'connect' ? `connect timeout after ${spec.connectTimeoutMs} ms` : `${what}: timeout after ${spec.connectTimeoutMs} ms`;
-        timer = setLongTimeout(() => s.finish({ ok: false, reason }), spec.connectTimeoutMs);
+        timer = setAnswerTimeout(() => s.finish({ ok: false, reason }), spec.connectTimeoutMs);
       },
       phase: () => phase,
       done: () => done,

@@ -6,7 +6,7 @@ import dgram from 'node:dgram';
 import type { CheckResult, CheckTarget, UdpCheck } from '../types.js';
 import type { Pinger } from './ping.js';
 import { notRunResult } from './resource.js';
-import { clearLongTimeout, setLongTimeout, type LongTimeout } from '../../control/clock.js';
+import { clearLongTimeout, setAnswerTimeout, type LongTimeout } from '../../control/clock.js';
 
 type UdpSpec = Pick<UdpCheck, 'connectTimeoutMs' | 'bindto' | 'bindPort' | 'payload' | 'requireReply' | 'replyPrefix' | 'replyMask' | 'minReplyLength' | 'maxReplyLength'>;
 
@@ -43,7 +43,7 @@ export function udpExchange(
       sock.close();
       resolve(r);
     };
-    const timer = setLongTimeout(() => finish(onSilence()), spec.connectTimeoutMs);
+    const timer = setAnswerTimeout(() => finish(onSilence()), spec.connectTimeoutMs);
     sock.on('error', (e: NodeJS.ErrnoException) => finish(notRunResult('udp', e) ?? { ok: false, reason: `udp ${e.code ?? e.message}` }));
     sock.on('message', (msg) => {
       const r = onReply(msg);
@@ -130,7 +130,7 @@ export class UdpProber {
     const src = this.source(spec);
     const key = `${target.ip}:${target.port}`;
     return new Promise((resolve) => {
-      const w: Wait = { spec, resolve, timer: setLongTimeout(() => this.end(src, key, w, passed()), spec.connectTimeoutMs) };
+      const w: Wait = { spec, resolve, timer: setAnswerTimeout(() => this.end(src, key, w, passed()), spec.connectTimeoutMs) };
       let set = src.waits.get(key);
       if (set === undefined) src.waits.set(key, (set = new Set()));
       set.add(w);
