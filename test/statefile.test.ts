@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ConfigManager, parseConfig } from '../src/control/config.js';
 import { DumpBytes } from '../src/control/dump-bytes.js';
@@ -106,6 +107,19 @@ test('a change during a write is written after it; a write that fails is reporte
   gone.changed();
   await gone.flush();
   assert.equal(readFileSync(join(dir, 'no-such-dir', 'state.yaml'), 'utf8'), framed('a: 2\n'));
+}));
+
+test('a write that fails part way (a full disk: here past RLIMIT_FSIZE, EFBIG) leaves no FILE.tmp holding the space it took; FILE keeps the last table', { skip: spawnSync('prlimit', ['--version']).status !== 0 ? 'needs prlimit (util-linux)' : false }, () => withDir(async (dir) => {
+  const file = join(dir, 'state.yaml');
+  writeFileSync(file, framed('a: 1\n'));
+  // In a child whose files may not grow past 4 KiB (SIGXFSZ ignored: the write fails EFBIG).
+  const script = `process.on('SIGXFSZ', () => {});
+    import(${JSON.stringify(new URL('../src/control/statefile.js', import.meta.url).href)}).then(({ writeDurably }) =>
+      writeDurably(${JSON.stringify(file)}, [Buffer.alloc(64 * 1024, 35)]).then(() => console.log('written'), (e) => console.log(e.code)));`;
+  const r = spawnSync('prlimit', ['--fsize=4096', process.execPath, '-e', script], { encoding: 'utf8' });
+  assert.equal(r.stdout.trim(), 'EFBIG', r.stderr);
+  assert.equal(existsSync(`${file}.tmp`), false, 'FILE.tmp removed');
+  assert.equal(readFileSync(file, 'utf8'), framed('a: 1\n'));
 }));
 
 test('writes that fail show in uvsadm --status (state_file PATH failing for Ns: the error) and are tried again every STATE_RETRY_MS without a change; reported once, and once more when written again', (t) => withDir(async (dir) => {

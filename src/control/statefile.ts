@@ -7,7 +7,7 @@
 // unless they say nothing (empty, or comments only).
 
 import { chmodSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { native } from '../datapath/port.js';
 import { dk, parseConfig, readConfigText, stateCutOff, STATE_END, STATE_HEADER, type ConfigFile, type ConfigManager } from './config.js';
@@ -283,12 +283,20 @@ export async function writeDurably(file: string, chunks: readonly Uint8Array[]):
   removeStale(tmp);
   const fh = await open(tmp, CREATE_NEW, 0o600);
   try {
-    for (const b of chunks) {
-      for (let off = 0; off < b.length;) off += (await fh.write(b, off)).bytesWritten;
+    try {
+      for (const b of chunks) {
+        for (let off = 0; off < b.length;) off += (await fh.write(b, off)).bytesWritten;
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
-    await fh.sync();
-  } finally {
-    await fh.close();
+  } catch (e) {
+    // The part written goes: on a full disk (ENOSPC, EDQUOT) it held the space the log and the
+    // host's other writers need until the next try (until 2026-12-07 left in place: 56 KiB of a
+    // 64 KiB file system). The next try makes FILE.tmp anew anyway.
+    await unlink(tmp).catch(() => {});
+    throw e;
   }
   await rename(tmp, file);
   const dir = await open(dirname(file), 'r');
