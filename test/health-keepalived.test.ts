@@ -352,7 +352,10 @@ test('errors name file:line and the offending value', () => {
     ['virtual_server 1.2.3.4 80 {\n  real_server 1.2.3.5 80 {\n', /^k\.conf:2: '\{' is never closed$/],
     ['}\n', /^k\.conf:1: unexpected '\}'$/],
     ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  HTTP_GET {\n   url {\n    path /\n    digest xyz\n   }\n  }\n }\n}\n', /^k\.conf:6: digest: "xyz" is not an MD5 digest/],
-    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  TCP_CHECK {\n   connect_timeout -1\n  }\n }\n}\n', /^k\.conf:4: connect_timeout: "-1" is not a number of seconds$/],
+    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  TCP_CHECK {\n   connect_timeout -1\n  }\n }\n}\n', /^k\.conf:4: connect_timeout: "-1" is not a number of seconds 0\.001\.\.31536000 \(365 days\)$/],
+    // Over a year: the message says the range (it was "is not a number of seconds" alone).
+    ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  TCP_CHECK {\n   connect_timeout 100000000\n  }\n }\n}\n', /^k\.conf:4: connect_timeout: "100000000" is not a number of seconds 0\.001\.\.31536000 \(365 days\)$/],
+    ['virtual_server 1.2.3.4 80 {\n delay_loop 0\n real_server 1.2.3.5 80 {\n  TCP_CHECK {\n  }\n }\n}\n', /^k\.conf:2: delay_loop: "0" is not a number of seconds 0\.01\.\.31536000 \(365 days\)$/],
     ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  MISC_CHECK {\n  }\n }\n}\n', /^k\.conf:3: MISC_CHECK needs misc_path$/],
     ['virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  UDP_CHECK {\n   payload 12z\n  }\n }\n}\n', /^k\.conf:4: payload: "12z" is not hex bytes$/],
     ['virtual_server 1.2.3.4 80 {\n quorum_up "/bin/x\n}\n', /^k\.conf:2: unterminated quoted string$/],

@@ -93,11 +93,15 @@ const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())];
 const REGEX_KEYS = ['regex-options', 'regex-no-match', 'regex-min-offset', 'regex-max-offset'];
 const URL_KEYS = ['path', 'status-code', 'digest', 'regex', ...REGEX_KEYS, 'contains', 'virtualhost'];
 
+/** The longest time a health field takes (keepalived's timers take as long). */
+const MAX_SECONDS = 86400 * 365;
+
 /** Seconds (decimals allowed, like keepalived's 0.5) to ms. */
 function seconds(h: FieldHelpers, f: Field, minMs: number): number {
   const v = yaml().isScalar(f.node) ? f.node.value : undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v * 1000 < minMs || v > 86400 * 365) {
-    h.fail(f.line, f.path, `must be a number of seconds${minMs > 0 ? ` >= ${minMs / 1000}` : ' >= 0'}, got ${h.show(f)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v * 1000 < minMs || v > MAX_SECONDS) {
+    // The range, both ends: a value above a year was "must be ... >= 0.001, got 100000000".
+    h.fail(f.line, f.path, `must be a number of seconds ${minMs / 1000}..${MAX_SECONDS} (365 days), got ${h.show(f)}`);
   }
   return Math.round(v * 1000);
 }

@@ -347,11 +347,15 @@ function intArg(st: Stmt, i: number, min: number, max: number): number {
   return n;
 }
 
+/** The longest time a health keyword takes: a year. */
+const MAX_SECONDS = 86400 * 365;
+
 /** Seconds (keepalived accepts decimals, e.g. 0.5) -> ms. */
 function secondsArg(st: Stmt, i: number, minMs = 1): number {
   const v = arg(st, i, 'seconds');
   const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v) || n * 1000 < minMs || n > 86400 * 365) throw err(st, `${st.key}: "${v}" is not a number of seconds`);
+  // The range in the message: "100000000" (over a year) or "0" were just "not a number of seconds".
+  if (!/^\d+(\.\d+)?$/.test(v) || n * 1000 < minMs || n > MAX_SECONDS) throw err(st, `${st.key}: "${v}" is not a number of seconds ${minMs / 1000}..${MAX_SECONDS} (365 days)`);
   return Math.round(n * 1000);
 }
 
