@@ -590,6 +590,72 @@ test('a notify command that hangs holds up no table change (keepalived forks the
   await w.mgr.stop();
 });
 
+test('a server flapping faster than its notify commands run: a change back before the queued command started cancels both, so a lane never queues more than one and its last command is the state now', async () => {
+  const started: string[] = [];
+  const end = new Map<string, () => void>();
+  const w = world({
+    services: [vs({ realServers: [rs(0, { notifyUp: { command: '/bin/up 0' }, notifyDown: { command: '/bin/down 0' }, checkers: [checker({ retry: 0 })] })] })],
+  }, {
+    exec: ({ command }) => {
+      started.push(command);
+      return new Promise((resolve) => end.set(command, resolve));
+    },
+  });
+  await w.mgr.start();
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(started, ['/bin/down 0'], 'the first change runs its command at once (it hangs)');
+  // Four more changes while /bin/down 0 runs: up, down, up, down. Before, each queued behind it
+  // and they ran one after the other for as long as they took, long after the server was steady.
+  for (const up of [true, false, true, false]) {
+    w.set(A, up);
+    await w.clock.advance(10 * S);
+  }
+  assert.deepEqual(w.table(), [], 'the table follows every change at once');
+  end.get('/bin/down 0')!();
+  await settle();
+  assert.deepEqual(started, ['/bin/down 0'], 'up/down pairs that never started were dropped: the server is down, as /bin/down 0 said');
+  w.set(A, true);
+  await w.clock.advance(10 * S);
+  assert.deepEqual(started, ['/bin/down 0', '/bin/up 0'], 'a change on an idle lane runs at once');
+  end.get('/bin/up 0')!();
+  w.set(A, false);
+  await w.clock.advance(10 * S);
+  w.set(A, true);
+  await w.clock.advance(10 * S);
+  end.get('/bin/down 0')!();
+  await settle();
+  assert.deepEqual(started, ['/bin/down 0', '/bin/up 0', '/bin/down 0', '/bin/up 0'], 'a command queued behind a running one runs when nothing undid it');
+  end.get('/bin/up 0')!();
+  await w.mgr.stop();
+});
+
+test('a server with a notify_down and no notify_up going down again while its notify_down waits to start: it is not queued twice', async () => {
+  const started: string[] = [];
+  const end: Array<() => void> = [];
+  const w = world({
+    services: [vs({ realServers: [rs(0, { notifyDown: { command: '/bin/down 0' }, checkers: [checker({ retry: 0 })] })] })],
+  }, {
+    exec: ({ command }) => {
+      started.push(command);
+      return new Promise((resolve) => end.push(resolve));
+    },
+  });
+  await w.mgr.start();
+  for (const up of [false, true, false, true, false, true, false]) {
+    w.set(A, up);
+    await w.clock.advance(10 * S);
+  }
+  assert.deepEqual(started, ['/bin/down 0'], 'the first runs (and hangs); the second waits; the other two are that one');
+  end.shift()!();
+  await settle();
+  assert.deepEqual(started, ['/bin/down 0', '/bin/down 0'], 'the waiting one ran: before, each of the four did, one after the other');
+  end.shift()!();
+  await settle();
+  assert.deepEqual(started, ['/bin/down 0', '/bin/down 0']);
+  await w.mgr.stop();
+});
+
 test('misc_dynamic: the weight from the exit code is applied to the destination (and counts for quorum), with its reason', async () => {
   const w = world({ services: [vs({ realServers: [rs(0, { weight: 5, checkers: [checker({ type: 'MISC_CHECK' } as Partial<CheckSpec>)] })] })] });
   await w.mgr.start();

@@ -167,6 +167,8 @@ interface VsState {
 interface Command {
   lane: RsState | VsState;
   script: NotifyScript;
+  /** notify_up, quorum_up (true) or notify_down, quorum_down (false). */
+  up: boolean;
 }
 
 /** A checker has given its verdict: an attempt passed, or its server is (or started) failed. */
@@ -536,6 +538,8 @@ export class HealthManager {
   private gen = 0;
   /** The last notify or quorum command queued per server (notify) or service (quorum): each one's commands run in order. */
   private readonly lanes = new Map<RsState | VsState, Promise<void>>();
+  /** Per lane, its commands queued and not yet started (spawn): a state change back before the one before it started cancels both. */
+  private readonly pending = new Map<RsState | VsState, Array<{ script: NotifyScript; up: boolean; skip: boolean }>>();
   /** notify and quorum commands running, at most processLimit; more wait here for one to end. */
   private commandsRunning = 0;
   private readonly waitingCommands: Array<() => void> = [];
@@ -895,7 +899,7 @@ export class HealthManager {
       if (p.old !== undefined && p.old.quorumUp !== p.quorumUp && this.started) {
         this.deps.log[p.quorumUp ? 'info' : 'warn']({ service: vsName(vs) }, p.quorumUp ? 'health: quorum gained (reload)' : 'health: quorum lost (reload)');
         const cmd = p.quorumUp ? p.spec.quorumUp : p.spec.quorumDown;
-        if (cmd) this.spawn({ lane: p.old, script: cmd });
+        if (cmd) this.spawn({ lane: p.old, script: cmd, up: p.quorumUp });
       }
       vs.spec = p.spec;
       vs.sorryText = serverText(p.spec.sorryServer);
@@ -1382,13 +1386,13 @@ export class HealthManager {
     const { addr, port } = rs.spec;
     if (held) {
       const cmd = alive ? rs.spec.notifyUp : rs.spec.notifyDown;
-      if (cmd && !again) commands.push({ lane: rs, script: cmd });
+      if (cmd && !again) commands.push({ lane: rs, script: cmd, up: alive });
     } else if (alive) {
       const w = this.weightOf(rs);
       if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, addr, port, w), ...this.entryOf(rs) } });
       else items.push({ verb: 'editDest', args: this.destArgs(vs, addr, port, w) });
       rs.present = 'weight';
-      if (rs.spec.notifyUp && !again) commands.push({ lane: rs, script: rs.spec.notifyUp });
+      if (rs.spec.notifyUp && !again) commands.push({ lane: rs, script: rs.spec.notifyUp, up: true });
     } else {
       if (rs.spec.inhibitOnFailure) {
         if (rs.present === 'none') items.push({ verb: 'addDest', args: { ...this.destArgs(vs, addr, port, 0), ...this.entryOf(rs) } });
@@ -1398,7 +1402,7 @@ export class HealthManager {
         items.push({ verb: 'deleteDest', args: this.destArgs(vs, addr, port) });
         rs.present = 'none';
       }
-      if (rs.spec.notifyDown && !again) commands.push({ lane: rs, script: rs.spec.notifyDown });
+      if (rs.spec.notifyDown && !again) commands.push({ lane: rs, script: rs.spec.notifyDown, up: false });
     }
     const own = items[0]; // this server's own change, if any (the quorum's follow)
     this.updateQuorum(vs, items, commands);
@@ -1446,7 +1450,7 @@ export class HealthManager {
     if (vs.quorumUp && quorumLost(w, vs.spec)) {
       vs.quorumUp = false;
       this.deps.log.warn({ service: vsName(vs), aliveWeight: w, quorum, hysteresis, sorryServer: sorryServer ? `${sorryServer.addr}:${sorryServer.port}` : undefined }, 'health: quorum lost');
-      if (vs.spec.quorumDown) commands.push({ lane: vs, script: vs.spec.quorumDown });
+      if (vs.spec.quorumDown) commands.push({ lane: vs, script: vs.spec.quorumDown, up: false });
       if (sorryServer && !vs.sorryIn) {
         const dup = this.sorryDup(vs);
         // perform_quorum_state(vs, false): the remaining alive servers leave, the sorry server takes all.
@@ -1478,7 +1482,7 @@ export class HealthManager {
     } else if (!vs.quorumUp && w >= quorum + hysteresis) {
       vs.quorumUp = true;
       this.deps.log.info({ service: vsName(vs), aliveWeight: w, quorum, hysteresis }, 'health: quorum gained');
-      if (vs.spec.quorumUp) commands.push({ lane: vs, script: vs.spec.quorumUp });
+      if (vs.spec.quorumUp) commands.push({ lane: vs, script: vs.spec.quorumUp, up: true });
       if (sorryServer && vs.sorryIn) {
         const dup = this.sorryDup(vs);
         if (dup !== undefined) {
@@ -1563,9 +1567,40 @@ export class HealthManager {
    * Start a command from a state change, off the table's chain (keepalived forks notify scripts
    * and never waits for them): after the commands queued before it on its lane, and once fewer
    * than processLimit run. A command that hangs holds up only its own lane, for its timeout.
+   *
+   * When the command queued last on a lane has not started yet, a new one for the other state
+   * (the server came back before its notify_down could start) undoes it: neither runs; one for
+   * the same state (a server with a notify_down and no notify_up, down again) is the one waiting:
+   * it is not queued twice. Both logged. A lane so holds one running command and at most one
+   * waiting, and the last command run is for the lane's state now. Before 2026-12-07 every change
+   * queued: a server flapping every second with a notify script of 9 s had its commands run for
+   * minutes after it was steady, and a flap that went on queued them without end.
    */
-  private spawn({ lane, script }: Command): void {
-    const p = (this.lanes.get(lane) ?? Promise.resolve()).then(() => this.runCommand(script));
+  private spawn({ lane, script, up }: Command): void {
+    let queued = this.pending.get(lane);
+    const last = queued?.[queued.length - 1];
+    if (last !== undefined) {
+      const where = 'checkers' in lane ? { service: vsName(lane.vs), server: rsName(lane) } : { service: vsName(lane) };
+      if (last.up === up) {
+        this.deps.log.info({ ...where, skipped: [script.command], waiting: last.script.command },
+          'health: notify command skipped: the same state\'s command is waiting to start');
+        return;
+      }
+      last.skip = true;
+      queued!.pop();
+      this.deps.log.info({ ...where, skipped: [last.script.command, script.command] },
+        'health: notify commands skipped: the state changed back before the first of them could start (the last one run is the state now)');
+      return;
+    }
+    if (queued === undefined) this.pending.set(lane, (queued = []));
+    const entry = { script, up, skip: false };
+    queued.push(entry);
+    const p = (this.lanes.get(lane) ?? Promise.resolve()).then(() => {
+      const q = this.pending.get(lane);
+      if (q !== undefined && q[0] === entry) q.shift();
+      if (q !== undefined && q.length === 0) this.pending.delete(lane);
+      return entry.skip ? undefined : this.runCommand(script);
+    });
     this.lanes.set(lane, p);
     void p.then(() => {
       if (this.lanes.get(lane) === p) this.lanes.delete(lane);
