@@ -953,6 +953,10 @@ export class Datapath implements Output {
       // The broadcast address of one of our networks: a martian to the kernel with rp_filter 1
       // or 2, as for a new flow (processL4), so no echo reply either (to every host on it).
       else if (this.link.connectedBroadcast(rd32(buf, ip + IP_SRC))) d[D.bad_source]++;
+      // A corrupted echo request is not answered, as the kernel's icmp_rcv (csum_error): the reply,
+      // its checksum updated incrementally, would be as corrupted. A partial checksum (vnet header:
+      // the kernel's own packet) is not checked, as skb_csum_unnecessary.
+      else if (l4len >= 8 && buf[l4] === 8 && !this.csumPartial && checksum(buf, l4, l4len) !== 0) d[D.icmp_bad_checksum]++;
       else this.link.icmp(buf, off, flen, ip, l4, l4len);
     } else {
       d[local ? D.ip_proto_unhandled : D.ip_not_local]++;
