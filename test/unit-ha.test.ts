@@ -13,7 +13,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arpFrame, tcpFrame, TCP_FLAGS, decode, udpFrame } from './helpers/frames.js';
+import { arpFrame, eth, ipv4, tcpFrame, TCP_FLAGS, decode, udpFrame } from './helpers/frames.js';
 import { DIR_IP, DIR_MAC, ROUTER_MAC, RS, VIP, drRig, rig, type Rig } from './helpers/harness.js';
 import { SyncProducer } from '../src/sync/producer.js';
 import { SyncDaemon } from '../src/sync/daemon.js';
@@ -1883,4 +1883,41 @@ test('a template\'s ASSURED is synced (a record flag an older uvsd ignores): the
   assert.match(tpl(old).join('\n'), /^tcp NONE 10\.0\.0\.50:0 /);
   old.dp.ct.expireNow(old.dp.ct.lookup(6, parseIp(CLIENT), 44000, parseIp(VIP3), 80) >>> 1);
   assert.equal(old.dp.ct.evictable(entry(old)), true);
+});
+
+test('IPsec ESP that keeps a client\'s IKE connection (UDP 500) alive on the master renews the backup\'s copy too: after a takeover past the IKE packet\'s 300 s the backup still carries the tunnel (the kernel syncs on ESP packets as well)', () => {
+  const IKE = { proto: 'udp' as const, addr: VIP, port: 500 };
+  const pair = [rig(), rig()].map((r) => {
+    r.ctl.addService({ ...IKE, sched: 'rr' });
+    r.ctl.addDest({ service: IKE, addr: RS[0].ip, port: 500, fwd: 'nat', weight: 1 });
+    r.learn(RS[0].ip, RS[0].mac);
+    r.dp.resolve(parseIp(CLIENT));
+    r.learn(CLIENT, CLIENT_MAC);
+    r.sink.take();
+    return r;
+  });
+  const [m, b] = haPair(pair[0]!, pair[1]!);
+  const esp = eth({ dst: DIR_MAC, src: CLIENT_MAC, type: 0x0800 }, ipv4({ src: CLIENT, dst: VIP, proto: 50 }, new Uint8Array(48)));
+  // What a director sent of it (an ARP re-probe of the server may go out beside it).
+  const espOut = (frames: Buffer[]) => frames.filter((f) => f.readUInt16BE(12) === 0x0800 && f[23] === 50);
+  const both = (ms: number) => {
+    for (const r of [m, b]) {
+      r.advance(ms);
+      r.dp.tick();
+      r.learn(RS[0].ip, RS[0].mac); // the server answers uvsd's re-probes
+    }
+  };
+  assert.equal(m.run(udpFrame(IN, { src: CLIENT, dst: VIP, sport: 500, dport: 500, payload: new Uint8Array(28) })).length, 1);
+  assert.equal(sync(m, b), 1);
+  // ESP every 100 s, IKE quiet: the master's entry lives on, and so must the backup's.
+  for (let t = 100; t <= 500; t += 100) {
+    both(100_000);
+    assert.equal(espOut(m.run(esp)).length, 1, `ESP carried at ${t} s`);
+    sync(m, b);
+  }
+  assert.equal(b.ctl.connections().filter((c) => c.proto === 'udp' && c.vport === 500).length, 1, 'the backup still has the IKE connection 500 s after its last IKE packet');
+  b.ctl.call('setRole', { role: 'master' });
+  const [out] = espOut(b.run(esp));
+  assert.ok(out, 'the new master carries the tunnel');
+  assert.equal(out.readUInt32BE(30), parseIp(RS[0].ip) >>> 0, 'to the IKE connection\'s server');
 });

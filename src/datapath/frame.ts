@@ -24,6 +24,9 @@ export const PROTO_IPIP = 4;
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
 export const PROTO_GRE = 47;
+/** IPsec ESP and AH: no ports; IPVS ties them to the client's IKE connection (UDP 500). */
+export const PROTO_ESP = 50;
+export const PROTO_AH = 51;
 /** SCTP on the wire. */
 export const IPPROTO_SCTP = 132;
 /** SCTP inside uvs (services, the connection table, sync records, the trace ring): the wire's

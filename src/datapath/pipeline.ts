@@ -7,7 +7,7 @@
 import { randomInt } from 'node:crypto';
 import {
   ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_CSUM, IP_DST, IP_FRAG, IP_ID, IP_PROTO, IP_SRC, IP_TOTLEN, IP_TTL,
-  IPPROTO_SCTP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
+  IPPROTO_SCTP, PROTO_AH, PROTO_ESP, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, checksum, csumReplace16, ipv4HeaderValid, ipv4OptionsValid, rd16, rd32, wr16,
 } from './frame.js';
 import { C, Counters, D } from './counters.js';
 import { ConnTable, EXPIRE_LATER_TICKS, F_ALIVE, F_ASSURED, F_CONFIRMED, F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, F_NOOUTPUT, F_ONEPACKET, F_REPLIED, F_STRAY, F_SYNPROXY, F_TEMPLATE, PROTO_TPL, PROTO_TPL_DEAD, TICK_MS, DIR_IN } from './conntable.js';
@@ -148,6 +148,8 @@ function persistTicksOf(seconds: number): number {
 
 /** The FTP control port (the kernel's FTPPORT) and the active data connection's (FTPDATA). */
 const FTP_PORT = 21;
+/** IKE's port: an ESP/AH packet belongs to the UDP connection CIP:500 → VIP:500 (PORT_ISAKMP). */
+const ISAKMP_PORT = 500;
 const FTP_DATA_PORT = 20;
 /** The first unprivileged port (net.ipv4.ip_unprivileged_port_start's default). */
 const UNPRIVILEGED_PORT = 1024;
@@ -958,9 +960,41 @@ export class Datapath implements Output {
       // the kernel's own packet) is not checked, as skb_csum_unnecessary.
       else if (l4len >= 8 && buf[l4] === 8 && !this.csumPartial && checksum(buf, l4, l4len) !== 0) d[D.icmp_bad_checksum]++;
       else this.link.icmp(buf, off, flen, ip, l4, l4len);
+    } else if (proto === PROTO_ESP || proto === PROTO_AH) {
+      this.ipsec(buf, off, flen, ip, dst, tot, local);
     } else {
       d[local ? D.ip_proto_unhandled : D.ip_not_local]++;
     }
+  }
+
+  /**
+   * IPsec ESP or AH (no ports): traffic related to the client's IKE exchange, as the kernel's
+   * ip_vs_proto_ah_esp: a packet from CIP to VIP goes where the UDP connection CIP:500 → VIP:500
+   * went, and through NAT a server's packet to CIP by that connection's OUT tuple (RIP:500 →
+   * CIP:500) leaves from the VIP; L3 only, counted in its statistics, and it renews the
+   * connection's timer (ip_vs_conn_put). Nothing is scheduled for it (ah_esp_conn_schedule):
+   * without that connection it is ip_proto_unhandled as before. Not through FULLNAT (a server
+   * answers the local address, whose IKE port is not 500; the kernel has no FULLNAT): dropped so.
+   */
+  private ipsec(buf: Buffer, off: number, flen: number, ip: number, dst: number, tot: number, local: boolean): void {
+    const ct = this.ct;
+    const node = ct.lookup(PROTO_UDP, rd32(buf, ip + IP_SRC), ISAKMP_PORT, dst, ISAKMP_PORT);
+    const e = node >>> 1;
+    if (node < 0 || ct.fwd[e] === FWD_FULLNAT || !this.boundNow(e)) {
+      // Workers: the steering program has no ports to hash; the IKE connection may be another worker's.
+      if (node < 0 && this.handoff !== null && this.handoff(buf, off, flen, -1, false)) return;
+      this.counters.d[local ? D.ip_proto_unhandled : D.ip_not_local]++;
+      return;
+    }
+    if (!this.link.active && this.othersConn(e)) return;
+    if ((node & 1) === DIR_IN) ct.clientPacket(e, this.nowTick);
+    const before = ct.expires[e];
+    ct.expires[e] = this.nowTick + this.tt[ct.state[e]];
+    if (ct.expires[e] < before) ct.reslot(e);
+    // Sync: the backup's copy is renewed as by the connection's own packets (the kernel's
+    // ip_vs_sync_conn runs for these too), or a takeover would find the tunnel's IKE entry gone.
+    if (this.marking && this.nowTick - (this.sync as SyncMarks).lastTick[e] > this.tt[ct.state[e]] >>> 1) (this.sync as SyncMarks).mark(e, this.nowTick);
+    this.forward(buf, off, flen, ip, -1, node, tot);
   }
 
   /**
