@@ -387,7 +387,8 @@ export class Link {
 
   /** ICMP to one of our addresses: echo requests are answered in place, the rest dropped. */
   icmp(buf: Buffer, off: number, flen: number, ip: number, l4: number, l4len: number): void {
-    if (l4len < 8 || buf[l4] !== 8 || buf[l4 + 1] !== 0) {
+    // Any code: the kernel's icmp_echo answers them all and keeps the code in the reply.
+    if (l4len < 8 || buf[l4] !== 8) {
       this.counters.d[l4len < 8 ? D.l4_truncated : D.icmp_unhandled]++;
       return;
     }
