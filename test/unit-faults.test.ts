@@ -10,12 +10,12 @@ import { FaultWatch, type FaultSource } from '../src/control/faults.js';
 
 /** What the watch reads of a Datapath, with a table of 100 entries. */
 function source(): FaultSource & { d: Float64Array; c: Float64Array; ct: { count: number; max: number }; secureTcp: boolean;
-  link: { neigh: { size: number; lastRefused: number }; mac: Uint8Array; ownMacFrames: number; ownMacSender: number } } {
+  link: { gateway: number; neigh: { size: number; lastRefused: number; lastUnresolved: number; lastUnresolvedPinned: number }; mac: Uint8Array; ownMacFrames: number; ownMacSender: number } } {
   const d = new Float64Array(DROP_NAMES.length);
   const c = new Float64Array(COUNTER_NAMES.length);
   return {
     d, c, counters: { d, c }, ct: { count: 0, max: 100 }, secureTcp: false, defense: { secureTcpAbove: 0.5 },
-    link: { neigh: { size: 1024, lastRefused: 0 }, mac: Uint8Array.from([2, 0, 0, 0, 0, 1]), ownMacFrames: 0, ownMacSender: 0 },
+    link: { gateway: 0, neigh: { size: 1024, lastRefused: 0, lastUnresolved: 0, lastUnresolvedPinned: 0 }, mac: Uint8Array.from([2, 0, 0, 0, 0, 1]), ownMacFrames: 0, ownMacSender: 0 },
   };
 }
 
@@ -217,4 +217,45 @@ test('the wall clock stepped back an hour, then forward (NTP): the warnings go o
   tick(5, 0);
   assert.deepEqual(log.take().filter((l) => l.msg.startsWith('connection table')), [],
     'no "has room again" after 1 s without refusals, and no warning within 10 s of the last');
+});
+
+test('no ARP answer: frames dropped waiting for a neighbour\'s MAC are a warning naming the gateway or real server, again at most every 10 s; none without new drops', () => {
+  const src = source();
+  src.d[D.neigh_unresolved] = 40; // counted before the watch began: not news
+  src.link.gateway = 0xc0a808fe | 0; // 192.168.8.254, as an int32 like the datapath's addresses
+  const log = logRecorder();
+  const w = new FaultWatch(src, log, 0);
+  for (let t = 0; t <= 11_000; t += 250) {
+    if (t >= 1000) {
+      src.d[D.neigh_unresolved] += 1;
+      src.link.neigh.lastUnresolved = 0xc0a808fe | 0;
+      src.link.neigh.lastUnresolvedPinned = 1;
+    }
+    w.check(t);
+  }
+  const lines = log.take();
+  assert.deepEqual(lines.map((l) => [l.level, l.msg]), [
+    ['warn', "no ARP answer from the gateway 192.168.8.254 (--gateway): 1 frame dropped waiting for its MAC (neigh_unresolved): is it up on uvsd's link with that address, answering ARP from uvsd's --addr? (uvsadm --neigh)"],
+    ['warn', "no ARP answer from the gateway 192.168.8.254 (--gateway): 40 frames dropped since the last warning waiting for its MAC (neigh_unresolved): is it up on uvsd's link with that address, answering ARP from uvsd's --addr? (uvsadm --neigh)"],
+  ]);
+  assert.deepEqual(lines[0]!.fields, { dropped: 1, addr: '192.168.8.254', neighbour: 'gateway' });
+  for (let t = 11_250; t <= 30_000; t += 250) w.check(t);
+  assert.deepEqual(log.take(), [], 'no new drops: nothing more');
+  // A real server (pinned, not the gateway), then an unpinned on-link host (a NAT client), then
+  // the shadow of uvsd --workers, which names no address.
+  src.d[D.neigh_unresolved] += 3;
+  src.link.neigh.lastUnresolved = 0x0a080163; // 10.8.1.99
+  w.check(30_250);
+  src.d[D.neigh_unresolved] += 2;
+  src.link.neigh.lastUnresolved = 0x0a080164;
+  src.link.neigh.lastUnresolvedPinned = 0;
+  w.check(40_250);
+  src.d[D.neigh_unresolved] += 1;
+  src.link.neigh.lastUnresolved = 0;
+  w.check(50_250);
+  assert.deepEqual(log.take().map((l) => l.msg), [
+    "no ARP answer from real server 10.8.1.99: 3 frames dropped since the last warning waiting for its MAC (neigh_unresolved): is it up on uvsd's link with that address, answering ARP from uvsd's --addr? (uvsadm --neigh)",
+    'no ARP answer from on-link host 10.8.1.100: 2 frames dropped since the last warning waiting for its MAC (neigh_unresolved)',
+    "no ARP answer: 1 frame dropped since the last warning waiting for a next hop's MAC (neigh_unresolved); uvsadm --neigh shows the FAILED entries",
+  ]);
 });

@@ -249,7 +249,10 @@ test('--workers 2, one worker full: secure TCP is on in /metrics, uvsadm --statu
   assert.match(text, /^secure_tcp on \(above 0\.5\)$/m);
   assert.match(text, new RegExp(`^worker 0 .* conns ${entries0} conn_max 512 secure_tcp on `, 'm'));
   assert.match(text, /^worker 1 .* conns 0 conn_max 512 secure_tcp off /m);
-  assert.deepEqual(logged, [`warn secure_tcp on: connection table at ${entries0} of 1024 entries (above 0.5; worker 0 at ${entries0} of 512): half-open TCP connections time out in seconds`]);
+  // The servers here never answer ARP, so the SYNs are also dropped unresolved and warned about
+  // (unit-neigh.test.ts, unit-faults.test.ts); this test is about secure TCP.
+  assert.deepEqual(logged.filter((l) => !l.startsWith('warn no ARP answer')),
+    [`warn secure_tcp on: connection table at ${entries0} of 1024 entries (above 0.5; worker 0 at ${entries0} of 512): half-open TCP connections time out in seconds`]);
 });
 
 test('--workers: the dest trash sweep counts a deleted server\'s connections on the workers (the shadow\'s counts of a slot stop at its deletion)', () => {

@@ -5,7 +5,9 @@
 // leave a new real server, the gateway or a new client without an entry.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS } from './helpers/frames.js';
+import { arpFrame, ipStr, macStr, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { logRecorder } from './helpers/log-recorder.js';
+import { FaultWatch } from '../src/control/faults.js';
 import { DIR_IP, DIR_MAC, RS, ROUTER_MAC, VIP, delta, rig, type Rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { C, Counters } from '../src/datapath/counters.js';
@@ -300,4 +302,33 @@ test('NeighTable: a full table of real servers, some down (their entries failed)
   // Each dead server sent to again takes another failed one; the live ones keep theirs.
   for (let i = 1; i <= 16; i++) if (nb.find(i) < 0) assert.ok(nb.obtain(i, 9_000) >= 0, `dead server ${i} gets an entry back`);
   assert.ok(nb.find(5) >= 0 && nb.find(100) >= 0);
+});
+
+test('a real server or the gateway that never answers ARP: its dropped frames (neigh_unresolved) name it, and uvsd\'s fault watch logs it (before 2026-12-07 nothing was logged: a wrong --gateway showed only as timeouts)', () => {
+  const r = rig({ gateway: '10.0.0.254' });
+  const log = logRecorder();
+  const w = new FaultWatch(r.dp, log, 0);
+  r.ctl.addService({ ...SVC, sched: 'rr' });
+  r.ctl.addDest({ service: SVC, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 }); // never answers
+  const before = r.counters();
+  r.run(...Array.from({ length: 3 }, (_x, i) => tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 2000 + i, dport: 80, flags: TCP_FLAGS.SYN })));
+  pass(r, 4000); // its frames wait 3 s
+  w.check(1000);
+  assert.equal(delta(before, r.counters())['drop.neigh_unresolved'], 3);
+  assert.equal(r.dp.link.neigh.lastUnresolved, parseIp(RS[0].ip) | 0);
+  assert.equal(r.dp.link.neigh.lastUnresolvedPinned, 1);
+  assert.deepEqual(log.take().map((l) => l.msg), [
+    `no ARP answer from real server ${RS[0].ip}: 3 frames dropped waiting for its MAC (neigh_unresolved): is it up on uvsd's link with that address, answering ARP from uvsd's --addr? (uvsadm --neigh)`,
+  ]);
+  // NAT replies to an off-link client go to the gateway, which never answers either.
+  r.ctl.addService({ proto: 'udp', addr: VIP, port: 53, sched: 'rr' });
+  r.ctl.addDest({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: RS[1].ip, port: 53, fwd: 'nat', weight: 1 });
+  r.learn(RS[1].ip, RS[1].mac);
+  r.run(udpFrame(IN, { src: '192.0.2.10', dst: VIP, sport: 3000, dport: 53 }));
+  r.run(udpFrame({ ethDst: DIR_MAC, ethSrc: RS[1].mac }, { src: RS[1].ip, dst: '192.0.2.10', sport: 53, dport: 3000 }));
+  pass(r, 4000);
+  w.check(11_000);
+  assert.deepEqual(log.take().map((l) => l.msg), [
+    "no ARP answer from the gateway 10.0.0.254 (--gateway): 1 frame dropped since the last warning waiting for its MAC (neigh_unresolved): is it up on uvsd's link with that address, answering ARP from uvsd's --addr? (uvsadm --neigh)",
+  ]);
 });

@@ -1,6 +1,7 @@
 // Faults the datapath only counts (it never logs: DESIGN.md), turned into log lines for an operator
 // tailing the log: a full connection table, secure TCP, a full neighbour table (ARP conflicts are
-// arpwatch.ts's). uvsd calls check() from its 250 ms tick, never from the packet path; each check
+// arpwatch.ts's), frames dropped because a neighbour never answered ARP (a wrong --gateway, a real
+// server that is down or not on the link). uvsd calls check() from its 250 ms tick, never from the packet path; each check
 // compares what it reads with the previous check.
 
 import { C, D } from '../datapath/counters.js';
@@ -19,9 +20,13 @@ export interface WatchLog {
 export interface FaultSource {
   readonly counters: { readonly d: Float64Array; readonly c: Float64Array };
   readonly link: {
-    /** The neighbour table: its size and the last address refused an entry (0 in the shadow
-     *  with --workers: the workers' tables refuse, their counters are summed). */
-    readonly neigh: { readonly size: number; readonly lastRefused: number };
+    /** uvsd --gateway (0: none). */
+    readonly gateway: number;
+    /** The neighbour table: its size, the last address refused an entry and the last whose
+     *  frames were dropped unanswered (neigh_unresolved), with whether a real server or the
+     *  gateway pinned it (0 in the shadow with --workers: the workers' tables hold them, their
+     *  counters are summed). */
+    readonly neigh: { readonly size: number; readonly lastRefused: number; readonly lastUnresolved: number; readonly lastUnresolvedPinned: number };
     /** uvsd's station MAC; ARP frames from another station carrying it (shown ones included:
      *  with --workers the shadow sees every worker's) and the sender address of the last. */
     readonly mac: Uint8Array;
@@ -72,6 +77,10 @@ export class FaultWatch {
   private ownMac: number;
   private ownMacWarnedAt = -Infinity;
   private ownMacUnsaid = 0;
+  /** neigh_unresolved at the last check, the last warning, and frames dropped since it. */
+  private unresolved: number;
+  private unresolvedWarnedAt = -Infinity;
+  private unresolvedUnsaid = 0;
 
   /**
    * Counts from `now` on: what was counted before is not news, what is counted before the first
@@ -85,6 +94,7 @@ export class FaultWatch {
     this.sampledAt = now;
     this.neighRefused = src.counters.c[C.neigh_refused];
     this.ownMac = src.link.ownMacFrames;
+    this.unresolved = src.counters.d[D.neigh_unresolved];
   }
 
   /** One look: secure TCP every call, the refused connections every sampleMs. */
@@ -92,6 +102,7 @@ export class FaultWatch {
     this.checkSecure();
     this.checkNeigh(now);
     this.checkOwnMac(now);
+    this.checkUnresolved(now);
     if (this.due(now, this.sampledAt, this.timing.sampleMs)) this.checkFull(now);
   }
 
@@ -157,6 +168,33 @@ export class FaultWatch {
     this.ownMacWarnedAt = now;
     this.log.warn({ frames: n, mac, sender },
       `another station uses uvsd's MAC ${mac}: ${n} ARP frame${n === 1 ? '' : 's'} with it${since}, the last from ${sender}: two uvsd (or hosts) given one --mac, or a loop on the bridge; the switch sends this MAC's traffic to whichever sent last (dropped, arp_bad_sender)`);
+  }
+
+  /**
+   * Frames dropped because their next hop never answered ARP (neigh_unresolved): a warning at
+   * most once per repeatMs with the count since the last one, naming the last such address and
+   * what it is. Without it a wrong --gateway or a real server gone from the link showed only as
+   * clients' timeouts and one counter among a hundred in uvsadm --status.
+   */
+  private checkUnresolved(now: number): void {
+    const v = this.src.counters.d[D.neigh_unresolved];
+    this.unresolvedUnsaid += v >= this.unresolved ? v - this.unresolved : v;
+    this.unresolved = v;
+    if (this.unresolvedUnsaid === 0 || !this.due(now, this.unresolvedWarnedAt, this.timing.repeatMs)) return;
+    const n = this.unresolvedUnsaid;
+    const frames = `${n} frame${n === 1 ? '' : 's'} dropped${this.unresolvedWarnedAt === -Infinity ? '' : ' since the last warning'}`;
+    this.unresolvedUnsaid = 0;
+    this.unresolvedWarnedAt = now;
+    const { lastUnresolved: ip, lastUnresolvedPinned: pinned } = this.src.link.neigh;
+    if (ip === 0) {
+      this.log.warn({ dropped: n }, `no ARP answer: ${frames} waiting for a next hop's MAC (neigh_unresolved); uvsadm --neigh shows the FAILED entries`);
+      return;
+    }
+    const addr = formatIp(ip);
+    const kind = ip === (this.src.link.gateway | 0) ? 'gateway' : pinned !== 0 ? 'server' : 'host';
+    const who = kind === 'gateway' ? `the gateway ${addr} (--gateway)` : kind === 'server' ? `real server ${addr}` : `on-link host ${addr}`;
+    const hint = kind === 'host' ? '' : `: is it up on uvsd's link with that address, answering ARP from uvsd's --addr? (uvsadm --neigh)`;
+    this.log.warn({ dropped: n, addr, neighbour: kind }, `no ARP answer from ${who}: ${frames} waiting for its MAC (neigh_unresolved)${hint}`);
   }
 
   private checkFull(now: number): void {

@@ -701,7 +701,10 @@ export class Link {
       return;
     }
     if (nb.enqueue(n, buf, off, len, this.now, this.vnetHdr)) this.counters.c[C.neigh_queued]++;
-    else this.counters.d[D.neigh_unresolved]++;
+    else {
+      this.counters.d[D.neigh_unresolved]++;
+      nb.noteUnresolved(n);
+    }
     this.probe(n);
   }
 
@@ -790,6 +793,7 @@ export class Link {
       if (this.now - nb.qtime[s] > 3 * PROBE_MS) {
         nb.release(s);
         this.counters.d[D.neigh_unresolved]++;
+        nb.noteUnresolved(n);
       } else {
         this.probe(n);
       }

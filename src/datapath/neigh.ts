@@ -72,6 +72,10 @@ export class NeighTable {
   count = 0;
   /** The last address refused an entry (FaultWatch names it). */
   lastRefused = 0;
+  /** The last address whose waiting frames were dropped unanswered (neigh_unresolved), and
+   *  whether a real server or the gateway pinned it: FaultWatch names it. */
+  lastUnresolved = 0;
+  lastUnresolvedPinned = 0;
   /** The datapath's counters (neigh_reclaimed, neigh_refused; waiting frames dropped: neigh_unresolved). */
   private readonly counters: Counters;
   /** Chains: bucket → first entry, entry → next (free entries: the free list). */
@@ -316,6 +320,12 @@ export class NeighTable {
     return false;
   }
 
+  /** Entry n's frames were dropped waiting for its MAC (counted by the caller: neigh_unresolved). */
+  noteUnresolved(n: number): void {
+    this.lastUnresolved = this.ip[n];
+    this.lastUnresolvedPinned = this.pinned[n];
+  }
+
   /** Take entry n out of its chain onto the free list (its waiting frames are released). */
   free(n: number): void {
     if (this.state[n] === N_FREE) return;
@@ -324,6 +334,7 @@ export class NeighTable {
         if (this.qowner[s] === n) {
           this.release(s);
           this.counters.d[D.neigh_unresolved]++;
+          this.noteUnresolved(n);
         }
       }
     }
