@@ -15,8 +15,8 @@ import { N_INCOMPLETE, NeighTable, type NeighRow } from '../src/datapath/neigh.j
 import { Control } from '../src/control/model.js';
 import type { Workers } from '../src/datapath/group.js';
 import { parseArgs } from '../src/control/ipvsadm.js';
-import { formatNeigh } from '../src/control/printers.js';
-import type { NeighInfo } from '../src/control/protocol.js';
+import { formatNeigh, formatStatus } from '../src/control/printers.js';
+import type { NeighInfo, StatusResult } from '../src/control/protocol.js';
 
 const IN = { ethDst: DIR_MAC, ethSrc: ROUTER_MAC };
 const SVC = { proto: 'tcp' as const, addr: VIP, port: 80 };
@@ -331,4 +331,14 @@ test('a real server or the gateway that never answers ARP: its dropped frames (n
   assert.deepEqual(log.take().map((l) => l.msg), [
     "no ARP answer from the gateway 10.0.0.254 (--gateway): 1 frame dropped since the last warning waiting for its MAC (neigh_unresolved): is it up on uvsd's link with that address, answering ARP from uvsd's --addr? (uvsadm --neigh)",
   ]);
+});
+
+test('uvsadm --status names the --gateway after the addresses (`gateway none` without one; no line from an older uvsd): a mistyped gateway was visible only in --neigh', () => {
+  const withGw = formatStatus(rig({ gateway: '10.0.0.254' }).ctl.status() as StatusResult).split('\n');
+  const at = withGw.findIndex((l) => l.startsWith('addresses '));
+  assert.equal(withGw[at + 1], 'gateway 10.0.0.254');
+  assert.ok(formatStatus(rig().ctl.status() as StatusResult).split('\n').includes('gateway none'));
+  const older = { ...(rig().ctl.status() as StatusResult) };
+  delete older.gateway;
+  assert.ok(!formatStatus(older).split('\n').some((l) => l.startsWith('gateway')));
 });

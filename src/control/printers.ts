@@ -520,6 +520,7 @@ export function formatStatus(st: StatusResult): string {
     ...(st.txqueuelen === undefined ? [] : [`txqueuelen ${st.txqueuelen}`]),
     ...(st.link === undefined ? [] : [`link ${describeLink(st.link)}`]),
     `addresses ${st.addrs.join(' ')}`,
+    ...(st.gateway === undefined ? [] : [`gateway ${st.gateway}`]),
     ...(st.unclaimed ?? []).map((u) => `vip_unclaimed ${u.addr} by ${u.by}`),
     ...(st.arpWatch === undefined ? [] : arpWatchLines(st.arpWatch)),
     `connections ${st.conns} of ${st.connMax}`,

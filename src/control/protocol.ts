@@ -451,6 +451,8 @@ export interface StatusResult {
    *  uvsd opened it) or the ring backend's (ring_full, too_long). */
   portDrops?: Record<string, number>;
   addrs: string[];
+  /** uvsd --gateway, the next hop for off-link real servers and clients ('none' without it). Absent from an older uvsd. */
+  gateway?: string;
   conns: number;
   connMax: number;
   /** The verb (or slice of one) that held the event loop longest since start or -Z: ms, and the loop thread's own CPU in it. */

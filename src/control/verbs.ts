@@ -1098,6 +1098,7 @@ export const VERBS = {
       ...(ctx.control.info.controlSocket !== undefined ? { controlSocket: ctx.control.info.controlSocket() } : {}),
       ...portDropsOf(ctx),
       addrs: dp.addrs.map(formatAddr),
+      gateway: dp.gateway === 0 ? 'none' : formatIp(dp.gateway),
       ...(dp.link.unclaimed.size > 0 ? { unclaimed: [...dp.link.unclaimed].map(([ip, by]) => ({ addr: formatIp(ip), by })) } : {}),
       ...(ctx.control.info.arpWatch !== undefined ? { arpWatch: ctx.control.info.arpWatch() } : {}),
       conns: dp.ct.count,
