@@ -191,6 +191,16 @@ test('persistence with --expire-quiescent-template: a client whose server went t
   assert.equal(syn(r, '192.0.2.10', 5), b);
 });
 
+test('explain: a client whose template holds a weight-0 server (a health check\'s inhibit) is told it stays there until the template expires, and what reschedules it (--expire-quiescent-template)', () => {
+  const r = persistRig({ persist: 300, n: 2 });
+  const a = syn(r, '192.0.2.10', 1);
+  r.ctl.editDest({ service: TCP80, addr: RS[a]!.ip, port: 80, fwd: 'dr', weight: 0 });
+  const x = r.ctl.call('explain', { service: TCP80, client: '192.0.2.10' }) as { dest: { addr: string } | null; template: boolean; why: string };
+  assert.equal(x.template, true);
+  assert.equal(x.dest!.addr, RS[a]!.ip);
+  assert.match(x.why, /expires in \d+ s \(weight 0: still taken by its persistent clients until the template expires; uvsd --expire-quiescent-template reschedules them\)$/);
+});
+
 // ip_vs_in (expire_nodest_conn, conn_reuse_mode on): a SYN on a connection whose server has
 // weight 0 expires it and is scheduled anew, persistent ones too; ip_vs_sched_persist then takes
 // the template, still valid at weight 0 unless expire_quiescent_template.

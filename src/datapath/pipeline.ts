@@ -2114,7 +2114,9 @@ export class Datapath implements Output {
     const dt = this.dt;
     const d = ct.dest[t];
     const left = Math.max(0, Math.floor(((ct.expires[t] - this.nowTick) * TICK_MS) / 1000));
-    const state = dt.weight[d] === 0 ? ' (weight 0: still taken by its persistent clients)'
+    // Weight 0 is often a health check's inhibit_on_failure: say how clients pinned to a dead
+    // server get off it (ip_vs's expire_quiescent_template), not only that they stay.
+    const state = dt.weight[d] === 0 ? ' (weight 0: still taken by its persistent clients until the template expires; uvsd --expire-quiescent-template reschedules them)'
       : dt.overloaded(d) ? ' (overloaded: still taken by its persistent clients)' : '';
     return `persistence: template ${netText(svc, cnet)} -> ${destName(dt, d)} hit, ${ct.ctl[t]} connection(s), expires in ${left} s${state}`;
   }
