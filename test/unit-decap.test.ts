@@ -8,7 +8,7 @@ import { eth, inetChecksum, ip, ipv4, mac, tcp, TCP_FLAGS, udp } from './helpers
 import { decapHost } from './helpers/decap.js';
 import {
   DECAP_BAD, DECAP_BAD_IP_CSUM, DECAP_BAD_TUN_CSUM, DECAP_COUNTERS, DECAP_FRAGMENT, DECAP_GUE_CONTROL, DECAP_NOT_LOCAL, DECAP_NOT_TUNNEL, DECAP_OK, DECAP_OTHER_HOST, DECAP_TRUNCATED,
-  decapFrame, decapStride, setHostMac,
+  decapFrame, decapStride, rpFilterProblem, setHostMac,
 } from '../src/modes/decap.js';
 import { DecapPump } from '../src/modes/decap-pump.js';
 import type { FrameSink } from '../src/datapath/tx.js';
@@ -158,4 +158,14 @@ test('uvs-decap\'s receive batch (DecapPump): the inner packets go to the TUN in
   pump.take(buf, STRIDE, lens, frames.length, 0);
   const c = pump.counts();
   assert.deepEqual({ decapsulated: c.decapsulated, tun_dropped: c.tun_dropped, other_host: c.other_host }, { decapsulated: 2, tun_dropped: 2, other_host: 2 });
+});
+
+test('uvs-decap warns when rp_filter is strict (1) on all or its TUN, which drops every decapsulated packet, naming the sysctl to set; loose (2) or off is fine (before 2026-12-07 it set 0 at start only, and a later all.rp_filter=1 broke the server silently)', () => {
+  assert.equal(rpFilterProblem(0, 0, 'uvsdecap0', 'eth0'), undefined);
+  assert.equal(rpFilterProblem(2, 0, 'uvsdecap0', 'eth0'), undefined, 'loose: the client is routed somewhere');
+  assert.equal(rpFilterProblem(undefined, undefined, 'uvsdecap0', 'eth0'), undefined, 'unreadable: nothing said');
+  assert.equal(rpFilterProblem(1, 0, 'uvsdecap0', 'eth0'),
+    'uvs-decap: rp_filter is 1 (strict) on all: the kernel drops every decapsulated packet (its source, the client, is routed through eth0, not uvsdecap0); set 0 or 2 (loose): sysctl -w net.ipv4.conf.all.rp_filter=0');
+  assert.match(rpFilterProblem(1, 1, 'uvsdecap0', 'eth0')!, /on all and uvsdecap0: .*sysctl -w net\.ipv4\.conf\.all\.rp_filter=0 net\.ipv4\.conf\.uvsdecap0\.rp_filter=0$/);
+  assert.match(rpFilterProblem(0, 1, 'uvsdecap0', 'eth0')!, /on uvsdecap0: /);
 });

@@ -19,6 +19,7 @@
 // clients reached through --dev), and arp_ignore=1/arp_announce=2 so only the director answers
 // ARP for a VIP. With the ipip module, the standard setup is tunl0 instead (docs/tun-setup.md).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { Command } from 'commander';
@@ -29,7 +30,7 @@ import { checkedArg, intArg, parseCommandLine, usageErrors } from './options.js'
 import { parseIp, parseMac } from '../datapath/addr.js';
 import { ETH_HLEN, PROTO_GRE, PROTO_IPIP } from '../datapath/frame.js';
 import { Port, native } from '../datapath/port.js';
-import { DECAP_COUNTERS, decapStride, setHostMac, type DecapHost } from '../modes/decap.js';
+import { DECAP_COUNTERS, decapStride, rpFilterProblem, setHostMac, type DecapHost } from '../modes/decap.js';
 import { DecapPump } from '../modes/decap-pump.js';
 
 function sh(argv: string[]): void {
@@ -147,6 +148,7 @@ refreshHost();
 setInterval(() => {
   refreshHost();
   warnTruncated();
+  warnRpFilter();
 }, 1000).unref();
 
 /** The most a frame read from --dev may have; a longer one is cut (counted truncated). */
@@ -171,6 +173,21 @@ function warnTruncated(): void {
   warn(`uvs-decap: ${n - truncSeen} tunnelled frames cut short and dropped (truncated): longer than the ${readMax - ETH_HLEN} bytes --mtu ${mtu} reads${advice()}`);
   truncSeen = n;
   truncWarnedAt = performance.now();
+}
+/** A sysctl's value (undefined: unreadable). */
+function sysctlInt(path: string): number | undefined {
+  try {
+    return Number(readFileSync(path, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+/** The last rp_filter warning: said once while it lasts, again if it comes back after a fix. */
+let rpSaid: string | undefined;
+function warnRpFilter(): void {
+  const p = rpFilterProblem(sysctlInt('/proc/sys/net/ipv4/conf/all/rp_filter'), sysctlInt(`/proc/sys/net/ipv4/conf/${tun.name}/rp_filter`), tun.name, o.dev);
+  if (p !== undefined && p !== rpSaid) warn(p);
+  rpSaid = p;
 }
 rx.start((count) => {
   try {

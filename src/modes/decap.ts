@@ -128,3 +128,18 @@ export function decapFrame(buf: Buffer, off: number, len: number, host: DecapHos
   out[1] = end - inner;
   return DECAP_OK;
 }
+
+/**
+ * What uvs-decap says of the reverse-path filter on its TUN, read every second: the kernel uses
+ * the larger of conf/all/rp_filter and conf/TUN/rp_filter, and in strict mode (1) drops every
+ * decapsulated packet, as its source (a client) is routed through DEV, not the TUN. uvs-decap
+ * sets both to 0 at start; a later `sysctl --system` or configuration run that sets
+ * all.rp_filter=1 again silently broke the server. undefined: nothing to say (0 or 2, loose).
+ * all/tun: the files' contents (undefined: unreadable).
+ */
+export function rpFilterProblem(all: number | undefined, tunValue: number | undefined, tun: string, dev: string): string | undefined {
+  const strict = [['all', all], [tun, tunValue]].filter(([, v]) => v === 1).map(([k]) => k as string);
+  if (strict.length === 0) return undefined;
+  return `uvs-decap: rp_filter is 1 (strict) on ${strict.join(' and ')}: the kernel drops every decapsulated packet (its source, ` +
+    `the client, is routed through ${dev}, not ${tun}); set 0 or 2 (loose): sysctl -w ${strict.map((k) => `net.ipv4.conf.${k}.rp_filter=0`).join(' ')}`;
+}
