@@ -25,7 +25,7 @@ const isArp = (f: Buffer): boolean => f[12] === 8 && f[13] === 6;
 const isIp = (f: Buffer): boolean => f[12] === 8 && f[13] === 0;
 /** The k-th on-link host of 10.0.4.0/14 .. (clear of the harness's addresses). */
 const host = (k: number): string => ipStr(parseIp('10.0.4.0') + k);
-const macOf = (k: number): string => `02:00:00:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}`;
+const macOf = (k: number): string => `02:0e:00:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}`;
 
 /** A /16 director (so thousands of hosts are on-link) with a small neighbour table. */
 function bigLink(neighMax: number, gateway?: string): Rig {
