@@ -174,3 +174,34 @@ test('--toa with --synproxy: the held ACK that completes the server\'s handshake
   same(r.run(tcpFrame(IN, ackIn, { id: 8 }))[0], tcpFrame(TO_RS, toRs, { id: 8, ttl: 63 }), 'its retransmission');
   assert.equal(r.counters().toa_added, 2);
 });
+
+test('--toa with --synproxy: the cookie SYN|ACK tells a FULLNAT client an MSS 8 lower (1452 for its 1460; the SYN to the server keeps 1460), so its full-sized first segment completing the server\'s handshake still gets TOA; without --toa 1460', () => {
+  for (const toa of [true, false]) {
+    const r = rig({ connMax: 256, gateway: GW });
+    r.ctl.addService({ ...TCP80, sched: 'rr', synproxy: true });
+    r.ctl.addDest({ service: TCP80, addr: RS[0].ip, port: 8080, fwd: 'fullnat', weight: 1 });
+    r.ctl.addLaddr({ service: TCP80, addr: LIP, portMin: 5000, portMax: 5000 });
+    r.ctl.setDefense({ ...r.dp.defense, toa });
+    r.dp.resolve(parseIp(GW));
+    r.learn(RS[0].ip, RS[0].mac);
+    r.learn(GW, ROUTER_MAC);
+    r.sink.take();
+    const [synAck] = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, flags: TCP_FLAGS.SYN, seq: CISN, options: Buffer.from([2, 4, 5, 180]) }));
+    const told = toa ? 1452 : 1460;
+    assert.equal(synAck.readUInt16BE(14 + 20 + 22), told, `toa ${toa}: the MSS told the client`);
+    assert.equal(synAck.readUInt16BE(14 + 20 + 14), told, `toa ${toa}: the window of one segment`);
+    assert.ok(l4ChecksumOk(synAck), 'SYN|ACK checksum');
+    const cookie = synAck.readUInt32BE(38);
+    // The client's ACK carries a full segment of the MSS it was told (no timestamps: 20 + 20 + told).
+    const req = Buffer.alloc(told, 0x61);
+    const ackIn = { src: CLIENT, dst: VIP, sport: CPORT, dport: 80, flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, seq: CISN + 1, ack: (cookie + 1) >>> 0, window: 502, payload: req };
+    const [syn] = r.run(tcpFrame(IN, ackIn, { id: 7 }));
+    assert.equal(syn.readUInt16BE(14 + 20 + 22), 1460, 'the SYN to the server: the client\'s own MSS');
+    const [held] = r.run(tcpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 8080, dport: 5000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK, seq: SISN, ack: CISN + 1, options: Buffer.from([2, 4, 5, 180]) }));
+    const toRs = { src: LIP, dst: RS[0].ip, sport: 5000, dport: 8080, flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, seq: CISN + 1, ack: SISN + 1, window: 502, payload: req, ...(toa ? { options: toaOption() } : {}) };
+    same(held, tcpFrame(TO_RS, toRs, { id: 7, ttl: 63 }), `toa ${toa}: the held full-sized request`);
+    assert.equal(held.length, 14 + 1500, 'a 1500-byte packet (with the option under --toa)');
+    const c = r.counters();
+    assert.deepEqual([c.toa_added, c.toa_skipped_mtu], toa ? [1, 0] : [0, 0]);
+  }
+});

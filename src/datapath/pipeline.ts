@@ -473,6 +473,9 @@ export class Datapath implements Output {
   gsoSize = 0;
   /** uvsd --toa (defense.toa, kept here for the forwarders: Output.toa). */
   toa = false;
+  /** The SYN newConn() just returned SYNPROXY_SYN for is of a service with local addresses while
+   *  --toa is on: its cookie SYN|ACK's MSS is lowered for TOA (SynProxy.answerSyn). */
+  private synToa = false;
   /** FULLNAT local addresses per service (addLaddr/delLaddr). */
   readonly laddrs = new LaddrPools();
   /** Service id of every destination slot. */
@@ -1281,7 +1284,7 @@ export class Datapath implements Output {
         if (e === SYNPROXY_SYN) {
           // A SYN proxy's new connection starts with its cookie (the ACK is scheduled).
           if (reused) this.counters.c[C.conns_reused]++;
-          this.synproxy.answerSyn(this, buf, off, ip, l4, this.cookiePeriod);
+          this.synproxy.answerSyn(this, buf, off, ip, l4, this.cookiePeriod, this.synToa);
         } else if (e === NO_DEST) this.leave(buf, ip, src, dst);
         else if (e === NO_CONN) this.reset(buf, ip, l4, src);
         return;
@@ -1475,7 +1478,11 @@ export class Datapath implements Output {
       // The ACK's is summed once its cookie validated: a flood of wrong cookies pays no sum.
       const tcpLen = rd16(buf, ip + IP_TOTLEN) - (l4 - ip);
       if ((tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN) {
-        if (tcpChecksumOk(buf, ip, l4, tcpLen, this.csumPartial)) return SYNPROXY_SYN;
+        if (tcpChecksumOk(buf, ip, l4, tcpLen, this.csumPartial)) {
+          // --toa: a FULLNAT service's SYN|ACK leaves the client room for the option (answerSyn).
+          this.synToa = this.toa && (this.laddrs.bySvc[sid]?.length ?? 0) > 0;
+          return SYNPROXY_SYN;
+        }
         d[D.tcp_bad_checksum]++;
         return -1;
       }

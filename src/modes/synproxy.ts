@@ -43,6 +43,7 @@ import {
   tcpSetChecksum, tcpSetWindow,
 } from '../proto/tcp.js';
 import { FORWARDERS } from './index.js';
+import { TCPOLEN_TOA } from '../proto/toa.js';
 import { FWD_FULLNAT, type Forwarder, type Output } from './types.js';
 import { SYNPROXY_SYN_RETRIES } from '../defaults.js';
 
@@ -242,8 +243,12 @@ export class SynProxy {
   /**
    * A SYN for a SYN proxy service: turned into the SYN|ACK in place (fresh 20-byte IP header, TCP
    * header with the options above) and sent back to the MAC it came from. Nothing is kept.
+   * `toa`: a FULLNAT service under uvsd --toa: the MSS told the client is TCPOLEN_TOA lower (as
+   * the server's SYN|ACK is without the SYN proxy, toaLowerMss; DPVS's synproxy default `mss
+   * 1452`), so its full-sized segment completing the server's handshake has room for the option.
+   * The cookie keeps the client's own MSS, for the SYN to the server.
    */
-  answerSyn(o: Output, buf: Buffer, off: number, ip: number, l4: number, period: number): void {
+  answerSyn(o: Output, buf: Buffer, off: number, ip: number, l4: number, period: number, toa = false): void {
     const caddr = rd32(buf, ip + IP_SRC);
     const vaddr = rd32(buf, ip + IP_DST);
     const cport = rd16(buf, l4);
@@ -260,7 +265,7 @@ export class SynProxy {
     const tsecr = so[HO_TSVAL];
     ipv4Own(buf, ip, 0, 20 + tlen, true, PROTO_TCP, vaddr, caddr);
     const t = ip + 20; // the client's IP options (if any) are not echoed
-    const mss = MSS_TABLE[idx];
+    const mss = MSS_TABLE[idx] - (toa ? TCPOLEN_TOA : 0);
     writeHandshake(buf, t, vport, cport, cookie, (cisn + 1) | 0, TCP_SYN | TCP_ACK, mss, mss, tsc, tsval, tsecr, SYNPROXY_WSCALE);
     tcpSetChecksum(buf, ip, t, tlen);
     o.reply(buf, off, ETH_HLEN + 20 + tlen);
@@ -484,7 +489,7 @@ export class SynProxy {
       ct.flags[e] |= F_CONFIRMED;
       if (o.toa && ct.fwd[e] === FWD_FULLNAT) {
         // TOA (src/proto/toa.ts): the held segment, translated, acknowledges the server's ISN + 1
-        // and completes its handshake. The MSS the client was told (the cookie's) is not lowered.
+        // and completes its handshake. The MSS the client was told left room for it (answerSyn).
         ct.toaAck[e] = (rd32(buf, l4 + TCP_SEQ) + 1) | 0;
         ct.flags[e] |= F_TOA;
       }
