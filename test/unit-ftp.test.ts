@@ -296,6 +296,45 @@ test('ftp NAT active: PORT (and EPRT) make the server\'s data connection from RI
   }
 });
 
+test('ftp NAT active: a PORT naming the client port of a finished data connection (TIME_WAIT, another server\'s) makes a new one for this control connection\'s server; before, the old entry was kept and the new server\'s SYN was dropped', () => {
+  const r = ftpRig();
+  control(r); // CPORT → RS[0]
+  const ct = r.dp.ct;
+  // Session 1 (RS[0]) gets its file actively on the client's port 40002; the server closes.
+  fromClient(r, CISN + 1, SISN + 1, txt('PORT 192,0,2,10,156,66\r\n'));
+  const srv = (i: number, f: { seq: number; ack?: number; flags: number }): Buffer[] =>
+    r.run(tcpFrame(from(i), { src: RS[i]!.ip, dst: CLIENT, sport: 20, dport: 40002, ...f })).filter((o) => o.readUInt16BE(12) === 0x0800);
+  const cli = (f: { seq: number; ack?: number; flags: number }): Buffer[] =>
+    r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 40002, dport: 20, ...f })).filter((o) => o.readUInt16BE(12) === 0x0800);
+  assert.equal(srv(0, { seq: 7000, flags: SYN }).length, 1);
+  cli({ seq: 9000, ack: 7001, flags: SYN | ACK });
+  srv(0, { seq: 7001, ack: 9001, flags: ACK });
+  srv(0, { seq: 7001, ack: 9001, flags: TCP_FLAGS.FIN | ACK });
+  cli({ seq: 9001, ack: 7002, flags: TCP_FLAGS.FIN | ACK });
+  srv(0, { seq: 7002, ack: 9002, flags: ACK });
+  const old = ct.lookup(6, parseIp(CLIENT), 40002, parseIp(VIP), 20);
+  assert.ok(old >= 0 && r.ctl.connections().some((c) => c.cport === 40002 && c.state === 'TIME_WAIT'), 'session 1\'s data connection in TIME_WAIT');
+  // Session 2 from the same client, to RS[1] (rr); its PORT names 40002 again (the client's
+  // stack gave the port out again: its side of the first connection closed long ago).
+  const CPORT2 = 40100;
+  let out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT2, dport: 21, seq: 100, flags: SYN }));
+  assert.equal(out[0]!.readUInt32BE(30), parseIp(RS[1].ip), 'session 2 to RS[1]');
+  r.run(tcpFrame(from(1), { src: RS[1].ip, dst: CLIENT, sport: 21, dport: CPORT2, seq: 500, ack: 101, flags: SYN | ACK }));
+  r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT2, dport: 21, seq: 101, ack: 501, flags: ACK }));
+  r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: CPORT2, dport: 21, seq: 101, ack: 501, flags: PSH | ACK, payload: txt('PORT 192,0,2,10,156,66\r\n') }));
+  assert.equal(r.counters().ftp_active, 2, 'a data connection made for session 2');
+  // RS[1] connects from its port 20: it leaves as VIP:20, and the client's answer reaches RS[1].
+  out = srv(1, { seq: 3000, flags: SYN });
+  assert.equal(out.length, 1, 'RS[1]\'s SYN forwarded (before: dropped, the TIME_WAIT entry named RS[0])');
+  assertFrame(out[0], tcpFrame(TO_CLIENT, { src: VIP, dst: CLIENT, sport: 20, dport: 40002, seq: 3000, flags: SYN }, { ttl: 63 }), 'RS[1] SYN as VIP:20');
+  out = cli({ seq: 11000, ack: 3001, flags: SYN | ACK });
+  assert.equal(out.length, 1);
+  assert.equal(out[0]!.readUInt32BE(30), parseIp(RS[1].ip), 'the client\'s SYN|ACK to RS[1]');
+  const rows = r.ctl.connections().filter((c) => c.cport === 40002 && c.vport === 20);
+  assert.equal(rows.length, 1, `one entry for the tuple: ${JSON.stringify(rows)}`);
+  assert.equal(rows[0]!.daddr, RS[1].ip);
+});
+
 test('ftp: a 227 reply or a PORT command with a wrong TCP checksum is dropped (tcp_bad_checksum), never rewritten with a fresh checksum nor made a data connection; the intact copy sent again is; a partial checksum (vnet header) is taken as right', () => {
   const bad = (f: Buffer): Buffer => {
     const b = Buffer.from(f);

@@ -35,7 +35,7 @@
 import { C, D } from '../datapath/counters.js';
 import { F_FTP, F_FTPDATA, F_HASHED_OUT, F_INACTIVE, F_NOCPORT, type ConnTable } from '../datapath/conntable.js';
 import { ETH_HLEN, IP_TOTLEN, PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN, ipv4SetChecksum, rd32, wr16 } from '../datapath/frame.js';
-import { S_ESTABLISHED, S_LISTEN } from '../datapath/tcpstate.js';
+import { S_CLOSE, S_ESTABLISHED, S_LISTEN, S_TIME_WAIT } from '../datapath/tcpstate.js';
 import {
   FTP_NONE, FTP_PASV, ftpAddrPortLen, ftpExtPortLen, ftpParse227, ftpParse229, ftpParseEprt, ftpParsePort, ftpPassiveAsked,
   ftpWriteAddrPort, ftpWriteExtPort,
@@ -53,6 +53,11 @@ export const FTP_SLOTS_MAX = 65536;
 export const FTP_AS_IS = -1;
 /** outbound(): the packet was dropped (counted); the server sends it again. */
 export const FTP_DROPPED = -2;
+
+/** A TCP state of a connection that is over (the kernel's is_new_conn_expected). */
+function finished(st: number): boolean {
+  return st === S_TIME_WAIT || st === S_CLOSE;
+}
 
 /** a is after b in sequence space (RFC 1982). */
 function after(a: number, b: number): boolean {
@@ -255,7 +260,16 @@ export class FtpHelper {
     const caddr = p[0];
     const cport = p[1];
     const n = ct.lookup(PROTO_TCP, caddr, cport, ct.vaddr[e], vport);
-    if (n >= 0) {
+    if (n >= 0 && (n & 1) === 0 && finished(ct.state[n >>> 1])) {
+      // A finished data connection on the same tuple (the client's stack gave its port out
+      // again while the entry sits in TIME_WAIT, maybe for another server): it is over, so it
+      // goes and this PORT makes its own, as a client SYN on it would (conn_reuse_mode). Kept,
+      // a data connection of another server would be announced to no one: that server's SYN
+      // from its port 20 found no entry and was dropped (the kernel's director routes it on,
+      // not NATed; uvsd is no router).
+      ct.expireNow(n >>> 1);
+      if (ct.isAlive(n >>> 1)) return true; // it holds others (not a data connection): kept
+    } else if (n >= 0) {
       if ((n & 1) === 0) this.listen(ct, n >>> 1, o.nowTick + listenTicks);
       return true;
     }
