@@ -12,7 +12,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { ConfigManager, parseConfig } from '../src/control/config.js';
+import { ConfigManager, parseConfig, sorryEntry } from '../src/control/config.js';
 import { formatList, formatRules } from '../src/control/printers.js';
 import { parseRules } from '../src/control/ipvsadm.js';
 import type { ListResult } from '../src/control/protocol.js';
@@ -714,6 +714,50 @@ ${method}  real_server ${A} 80 {
   assert.deepEqual(await sorryAfterFailure(''), [`${C}:80 dr`]);
 });
 
+test('--dump-config writes a sorry server\'s own method and tunnel (sorry_server_lvs_method), which the YAML sorry-server reads back: until 2026-12-07 it wrote the virtual server\'s method (TUN gue became DR, FNAT became NAT)', async () => {
+  const conf = `local_address_group lg { 192.168.8.60 }
+virtual_server 192.168.8.200 80 {
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  delay_loop 10
+  sorry_server ${C}
+  sorry_server_lvs_method TUN type gue port 6080 csum
+  real_server ${A} 80 {
+    TCP_CHECK { retry 0 }
+  }
+}
+virtual_server 192.168.8.201 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  delay_loop 10
+  laddr_group_name lg
+  sorry_server ${C} 8080
+  sorry_server_lvs_method FNAT
+  real_server ${A} 80 {
+    TCP_CHECK { retry 0 }
+  }
+}
+`;
+  await withKeepalived(conf, async (w) => {
+    w.cm.reload(false);
+    const dump = w.cm.dump();
+    assert.match(dump, /sorry-server:\n\s+address: 192\.168\.8\.22\n\s+port: 80\n\s+method: tun\n\s+tun-type: gue\n\s+tun-port: 6080\n\s+tun-csum: csum\n/);
+    assert.match(dump, /sorry-server:\n\s+address: 192\.168\.8\.22\n\s+port: 8080\n\s+method: fullnat\n/);
+    const back = parseConfig(dump, 'dump.yaml').services.map((s) => [`${s.spec.addr}:${s.spec.port}`, sorryEntry(s.health!)]).sort();
+    assert.deepEqual(back, [
+      ['192.168.8.200:80', { fwd: 'tun', tunType: 'gue', tunPort: 6080, tunCsum: 'csum' }],
+      ['192.168.8.201:80', { fwd: 'fullnat' }],
+    ]);
+  });
+  // The YAML sorry-server's tunnel options need method tun (given, or its first server's).
+  const yaml = (sorry: string) => `services:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    health:\n      checks: [{ type: tcp }]\n      sorry-server: ${sorry}\n    servers:\n      - { address: ${A} }\n`;
+  assert.deepEqual(sorryEntry(parseConfig(yaml(`{ address: ${C}, method: tun, tun-type: gre }`), 'f.yaml').services[0]!.health!), { fwd: 'tun', tunType: 'gre', tunPort: 0, tunCsum: 'nocsum' });
+  assert.equal(configError(() => parseConfig(yaml(`{ address: ${C}, tun-type: gue, tun-port: 6080 }`), 'f.yaml')),
+    'f.yaml:7: services[0].health.sorry-server.tun-type: tunnel options are for a method tun sorry server, this one is dr');
+});
+
 test('sorry_server_inhibit (keepalived.conf) and sorry-server inhibit (YAML): a reload keeps the sorry server at weight 0; without inhibit a reload removes it; --dump-config writes it', async () => {
   const conf = (inhibit: string) => `virtual_server 192.168.8.200 80 {
   lb_algo rr
@@ -1235,7 +1279,7 @@ test('a dump\'s health parts are written as bytes, the text the old writer (an o
     let compared = 0;
     const same = (vs: VirtualServerSpec, what: string): void => {
       for (const fwd of [vs.fwd, undefined]) {
-        assert.equal(written((o) => serviceHealthInto(vs, fwd, o)), serviceHealthBefore(vs, fwd), `${what}: the service's health`);
+        assert.equal(written((o) => serviceHealthInto(vs, fwd === undefined ? undefined : { fwd }, o)), serviceHealthBefore(vs, fwd), `${what}: the service's health`);
         compared++;
       }
       for (const rs of vs.realServers) {

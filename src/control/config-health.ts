@@ -8,7 +8,7 @@ import { yaml } from './yaml-lazy.js';
 import { scalar } from './yaml-out.js';
 import type { ByteOut } from './dump-bytes.js';
 import type { Fwd, Proto, TunOptions } from './protocol.js';
-import { destPort, printableWord, takesServicePort } from './protocol.js';
+import { destPort, printableWord, takesServicePort, TUN_CSUMS, TUN_TYPES } from './protocol.js';
 import { DNS_TYPES, type CheckSpec, type CheckerType, type HttpUrl, type NotifyScript, type RealServerSpec, type ScriptUser, type TlsClient, type VirtualServerSpec } from '../health/types.js';
 import { fileCheckSpec } from '../health/checkers/file.js';
 import { bfdCheckSpec } from '../health/checkers/bfd.js';
@@ -396,7 +396,7 @@ export function parseServiceHealth(
     if (g('ha-suspend') && h.bool(g('ha-suspend')!)) vs.haSuspend = true;
     const sf = g('sorry-server');
     if (sf) {
-      const sm = h.mapFields(sf, ['address', 'port', 'method', 'inhibit']);
+      const sm = h.mapFields(sf, ['address', 'port', 'method', 'inhibit', 'tun-type', 'tun-port', 'tun-csum']);
       const addr = h.ip(sm.get('address') ?? h.fail(sf.line, `${sf.path}.address`, 'missing'));
       vs.sorryServer = { addr, port: destPort(sm.get('port') ? h.int(sm.get('port')!, 0, 65535) : undefined, svc.port), origin: { file: h.file, line: sf.line } };
       sorryInhibit = sm.get('inhibit');
@@ -405,6 +405,17 @@ export function parseServiceHealth(
         const mt = h.str(sm.get('method')!);
         const fwd = ({ dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' } as Record<string, Fwd>)[mt];
         vs.fwd = fwd ?? h.fail(sm.get('method')!.line, sm.get('method')!.path, `must be one of dr, nat, tun, fullnat, got "${mt}"`);
+      }
+      // A TUN sorry server's tunnel (keepalived's sorry_server_lvs_method TUN type gue port N csum), as a server's.
+      const tf = sm.get('tun-type');
+      const pf = sm.get('tun-port');
+      const cf = sm.get('tun-csum');
+      const anyTun = tf ?? pf ?? cf;
+      if (anyTun !== undefined) {
+        if (vs.fwd !== 'tun') h.fail(anyTun.line, anyTun.path, `tunnel options are for a method tun sorry server, this one is ${vs.fwd}`);
+        const pick = <T extends string>(f: Field, of: readonly T[]): T => of.find((t) => t === h.str(f)) ?? h.fail(f.line, f.path, `must be one of ${of.join(', ')}, got "${h.str(f)}"`);
+        vs.sorryServer.fwd = 'tun';
+        vs.sorryServer.tun = { tunType: tf ? pick(tf, TUN_TYPES) : 'ipip', tunPort: pf ? h.int(pf, 1, 65535) : 0, tunCsum: cf ? pick(cf, TUN_CSUMS) : 'nocsum' };
       }
       // DR and TUN servers take the service's port, as the service's own servers do (config.ts).
       if (takesServicePort(vs.fwd, svc.fwmark)) vs.sorryServer.port = svc.port;
@@ -650,7 +661,7 @@ function checkerInto(o: ByteOut, ind: number, c: CheckSpec): void {
  * The service's `health` (its lines at indent 4, after its settings): the sorry server (with
  * `sorryFwd`, its method) and what is not a default; nothing when every value is one.
  */
-export function serviceHealthInto(vs: VirtualServerSpec, sorryFwd: Fwd | undefined, o: ByteOut): void {
+export function serviceHealthInto(vs: VirtualServerSpec, sorry: ({ fwd: Fwd } & TunOptions) | undefined, o: ByteOut): void {
   const delay = vs.delayLoopMs !== HEALTH_DEFAULTS.delayLoopMs;
   if (!delay && !vs.sorryServer && vs.quorum === 1 && vs.hysteresis === 0 && vs.quorumUp === undefined && vs.quorumDown === undefined
     && !vs.alpha && !vs.omega && vs.haSuspend !== true) return;
@@ -661,7 +672,15 @@ export function serviceHealthInto(vs: VirtualServerSpec, sorryFwd: Fwd | undefin
     o.ascii('      sorry-server:\n');
     textLine(o, 8, 'address', s.addr);
     numLine(o, 8, 'port', s.port);
-    if (sorryFwd !== undefined) textLine(o, 8, 'method', sorryFwd);
+    if (sorry !== undefined) {
+      textLine(o, 8, 'method', sorry.fwd);
+      // Its tunnel, as a server's is written (config.ts serverInto): what is not the default.
+      if (sorry.fwd === 'tun' && (sorry.tunType ?? 'ipip') !== 'ipip') {
+        textLine(o, 8, 'tun-type', sorry.tunType!);
+        if (sorry.tunType === 'gue' && sorry.tunPort !== undefined) numLine(o, 8, 'tun-port', sorry.tunPort);
+        if ((sorry.tunCsum ?? 'nocsum') !== 'nocsum') textLine(o, 8, 'tun-csum', sorry.tunCsum!);
+      }
+    }
     if (s.inhibit === true) boolLine(o, 8, 'inhibit', true);
   }
   if (vs.quorum !== 1) numLine(o, 6, 'quorum', vs.quorum);

@@ -1510,7 +1510,8 @@ export class ConfigManager {
 
   /** The `health` and `servers` of a service with health checks (vs): configured servers in the file's order (failed ones too), then any added by hand. */
   private checkedServersInto(m: ServiceModel, key: ServiceKey | undefined, want: DesiredService, vs: VirtualServerSpec, state: boolean, o: ByteOut): void {
-    serviceHealthInto(vs, vs.fwd, o);
+    // The sorry server's own method and tunnel (sorry_server_lvs_method), else the virtual server's.
+    serviceHealthInto(vs, sorryEntry(vs), o);
     // The table's servers by address and port as one number (a Map only for a long list), each
     // taken once (a flag in a scratch array of the manager's): no text of them made.
     const dests = m.dests;
