@@ -107,8 +107,12 @@ export function settingsOf(o: SettingsOptions): DaemonSettings {
   };
 }
 
-/** uvsd options that say how to run it, not how it runs: no part of what a dump leaves out. */
-const NOT_SETTINGS = new Set(['config', 'checkConfig', 'version']);
+/**
+ * uvsd options that say how to run it, not how it runs: no part of what a dump leaves out. The
+ * keepalived.conf's services are in the dump (written as this file's): a uvsd given the dump and
+ * --keepalived-conf too would refuse every one of them as "also in" the other file.
+ */
+const NOT_SETTINGS = new Set(['config', 'checkConfig', 'version', 'keepalivedConf', 'keepalivedConfigId']);
 
 /**
  * The settings uvsd runs with that a --dump-config cannot carry (options without a config key)
