@@ -39,6 +39,38 @@ test('shape errors: file, line and field of the offending value', () => {
   }
 });
 
+test('YAML aliases and merge keys read as any YAML reader reads them (until 2026-12-07 an alias was "got nothing" and "<<" an unknown field); their number is bounded', () => {
+  const text = `services:
+  - proto: tcp
+    address: 192.168.8.200
+    port: 80
+    scheduler: &s wrr
+    servers: &pool
+      - &nat { address: 192.168.8.20, method: nat, weight: 4, port: 8080 }
+      - { <<: *nat, address: 192.168.8.21, weight: 2 }
+  - proto: tcp
+    address: 192.168.8.201
+    port: 80
+    scheduler: *s
+    servers: *pool
+`;
+  const cfg = parseConfig(text, 'f.yaml');
+  assert.deepEqual(cfg.services.map((s) => [s.spec.addr, s.spec.sched, s.dests.map((d) => `${d.addr}:${d.port} ${d.fwd} ${d.weight}`)]), [
+    ['192.168.8.200', 'wrr', ['192.168.8.20:8080 nat 4', '192.168.8.21:8080 nat 2']],
+    ['192.168.8.201', 'wrr', ['192.168.8.20:8080 nat 4', '192.168.8.21:8080 nat 2']],
+  ]);
+  // A merged field is checked as a written one, at the line of the merge key.
+  assert.equal(configError(() => parseConfig(text.replace('weight: 4', 'weight: -4'), 'f.yaml')), 'f.yaml:7: services[0].servers[0].weight: must be an integer 0..2147483647, got -4');
+  assert.equal(configError(() => parseConfig(text.replace('{ <<: *nat,', '{ <<: *s,'), 'f.yaml')), 'f.yaml:8: services[0].servers[1].<<: a YAML merge key takes a mapping or a list of mappings');
+  // Merges of merges ("billion laughs": 10^9 mappings walked): refused once 10,000 alias uses are read.
+  const levels = ['&m0 { weight: 1 }'];
+  for (let k = 1; k <= 9; k++) levels.push(`&m${k} { <<: [${Array(10).fill(`*m${k - 1}`).join(', ')}] }`);
+  const bomb = `services:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    servers:\n      - { <<: [${levels.join(', ')}], address: 192.168.8.20 }\n`;
+  const t0 = Date.now();
+  assert.equal(configError(() => parseConfig(bomb, 'f.yaml')), 'f.yaml:6: services[0].servers[0]: more than 10000 YAML aliases used: write the values out');
+  assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
+});
+
 test('meaning errors name the line and change nothing; a good file loads', () => {
   const { r, cm } = mk();
   cm.apply(parseConfig(BASE, 'f.yaml'), false);

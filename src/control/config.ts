@@ -204,6 +204,9 @@ export function stateCutOff(text: string): boolean | undefined {
   return !text.trimEnd().endsWith(`\n${STATE_END}`);
 }
 
+/** Most YAML aliases (`*name`) one file may use; each use is read again (parseConfig). */
+const MAX_YAML_ALIASES = 10000;
+
 /** Parse and check the shape of a config file's text. Values' meaning is checked by loadTable. */
 export function parseConfig(text: string, file: string, o: ParseOptions = {}): ConfigFile {
   // A state file given as --config (a copy of the running table) is read as one: cut off, it
@@ -212,7 +215,8 @@ export function parseConfig(text: string, file: string, o: ParseOptions = {}): C
     throw new UvsError('BAD_CONFIG', file, `${file}: a state file cut off (its last line is not "${STATE_END}"): its table is incomplete`);
   }
   const lc = new (yaml().LineCounter)();
-  const doc = yaml().parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  // merge: YAML's `<<: *anchor` merge keys (read by mapFields, which also resolves aliases).
+  const doc = yaml().parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, merge: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     // With prettyErrors off the error has no linePos: its offset gives the line.
@@ -224,19 +228,47 @@ export function parseConfig(text: string, file: string, o: ParseOptions = {}): C
 
 /** Check the shape of a parsed config document (parseConfig's second half; the fuzz tests mutate documents). */
 export function checkConfigDocument(doc: Document, lc: LineCounter, file: string, o: ParseOptions = {}): ConfigFile {
-  const { isMap, isScalar, isSeq } = yaml();
+  const { isAlias, isMap, isScalar, isSeq } = yaml();
   const lineOf = (n: unknown): number => {
     const r = (n as { range?: [number, number, number] } | null)?.range;
     return r === undefined ? 1 : lc.linePos(r[0]).line;
   };
+  // YAML aliases (`*name`) stand for the node their anchor (`&name`) is on, as any YAML reader
+  // takes them (until 2026-12-07 read as nothing: `scheduler: *s` was "must be a non-empty
+  // string, got nothing"). Each use is walked again, so their number is bounded: a file of
+  // aliases of aliases would otherwise expand exponentially (the "billion laughs").
+  let aliases = 0;
+  const deref = (n: unknown, line: number, path: string): YamlNode | null => {
+    let node = (n as YamlNode | null | undefined) ?? null;
+    while (isAlias(node)) {
+      if (++aliases > MAX_YAML_ALIASES) fail(file, line, path || 'document', `more than ${MAX_YAML_ALIASES} YAML aliases used: write the values out`);
+      node = (node.resolve(doc) as YamlNode | undefined) ?? fail(file, line, path || 'document', `YAML alias *${node.source} names no anchor`);
+    }
+    return node;
+  };
   const mapFields = (f: Field, allowed: string[], hints?: Readonly<Record<string, string>>): Map<string, Field> => {
     if (!isMap(f.node)) fail(file, f.line, f.path || 'document', 'must be a mapping');
     const out = new Map<string, Field>();
+    // The mapping's own keys win over merged ones (`<<: *anchor` or `<<: [*a, *b]`, the first of a list winning).
+    const merges: Array<{ node: YamlNode; line: number }> = [];
     for (const pair of f.node.items) {
+      if (isScalar(pair.key) && typeof pair.key.value === 'symbol') {
+        const line = lineOf(pair.value ?? pair.key);
+        const v = deref(pair.value, line, f.path);
+        for (const m of isSeq(v) ? v.items.map((x) => deref(x, line, f.path)) : [v]) {
+          if (!isMap(m)) fail(file, line, `${f.path === '' ? '' : `${f.path}.`}<<`, 'a YAML merge key takes a mapping or a list of mappings');
+          merges.push({ node: m, line });
+        }
+        continue;
+      }
       const key = isScalar(pair.key) ? String(pair.key.value) : '?';
       const path = f.path === '' ? key : `${f.path}.${key}`;
       if (!allowed.includes(key)) fail(file, lineOf(pair.key), path, hints?.[key] ?? `unknown field (known: ${allowed.join(', ')})`);
-      out.set(key, { node: (pair.value as YamlNode | null) ?? null, line: lineOf(pair.value ?? pair.key), path });
+      const line = lineOf(pair.value ?? pair.key);
+      out.set(key, { node: deref(pair.value, line, path), line, path });
+    }
+    for (const m of merges) {
+      for (const [key, field] of mapFields({ node: m.node, line: m.line, path: f.path }, allowed, hints)) if (!out.has(key)) out.set(key, field);
     }
     return out;
   };
@@ -274,7 +306,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
   };
   const list = (f: Field): Field[] => {
     if (!isSeq(f.node)) fail(file, f.line, f.path, `must be a list, got ${show(f)}`);
-    return f.node.items.map((n, i) => ({ node: n as YamlNode, line: lineOf(n), path: `${f.path}[${i}]` }));
+    return f.node.items.map((n, i) => ({ node: deref(n, lineOf(n), `${f.path}[${i}]`), line: lineOf(n), path: `${f.path}[${i}]` }));
   };
   const isNull = (f: Field | undefined): boolean => f === undefined || f.node === null || (isScalar(f.node) && f.node.value === null);
   const show = (f: Field): string => (isScalar(f.node) ? JSON.stringify(f.node.value) : isSeq(f.node) ? 'a list' : isMap(f.node) ? 'a mapping' : 'nothing');
@@ -326,7 +358,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
 
   const cfg: ConfigFile = { file, daemon: {}, timeoutsLine: 1, services: [] };
   if (doc.contents === null) return cfg; // an empty file: no settings, no services
-  const top = mapFields({ node: doc.contents as YamlNode, line: lineOf(doc.contents), path: '' }, TOP_KEYS);
+  const top = mapFields({ node: deref(doc.contents, lineOf(doc.contents), ''), line: lineOf(doc.contents), path: '' }, TOP_KEYS);
 
   const d = top.get('daemon');
   if (!isNull(d)) {
