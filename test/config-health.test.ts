@@ -754,6 +754,17 @@ virtual_server 192.168.8.201 80 {
   // The YAML sorry-server's tunnel options need method tun (given, or its first server's).
   const yaml = (sorry: string) => `services:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 80\n    health:\n      checks: [{ type: tcp }]\n      sorry-server: ${sorry}\n    servers:\n      - { address: ${A} }\n`;
   assert.deepEqual(sorryEntry(parseConfig(yaml(`{ address: ${C}, method: tun, tun-type: gre }`), 'f.yaml').services[0]!.health!), { fwd: 'tun', tunType: 'gre', tunPort: 0, tunCsum: 'nocsum' });
+  // Without a method, the first server's, its tunnel included (until 2026-12-07 plain ipip).
+  const gueFirst = (sorry: string) => yaml(sorry).replace(`- { address: ${A} }`, `- { address: ${A}, method: tun, tun-type: gue, tun-port: 6080 }`);
+  assert.deepEqual(sorryEntry(parseConfig(gueFirst(`{ address: ${C} }`), 'f.yaml').services[0]!.health!), { fwd: 'tun', tunType: 'gue', tunPort: 6080, tunCsum: 'nocsum' });
+  assert.deepEqual(sorryEntry(parseConfig(gueFirst(`{ address: ${C}, method: tun }`), 'f.yaml').services[0]!.health!), { fwd: 'tun' }, 'its own method tun: ipip');
+  // Dumped, it reads back the same health spec: a reload of the dump changes nothing.
+  const w = world();
+  const orig = parseConfig(gueFirst(`{ address: ${C} }`), 'f.yaml');
+  w.cm.apply(orig, false);
+  const dumped = w.cm.dump();
+  assert.match(dumped, /sorry-server:\n\s+address: 192\.168\.8\.22\n\s+port: 80\n\s+method: tun\n\s+tun-type: gue\n\s+tun-port: 6080\n/);
+  assert.deepEqual(parseConfig(dumped, 'dump.yaml').services.map((s) => strip(s.health)), orig.services.map((s) => strip(s.health)));
   assert.equal(configError(() => parseConfig(yaml(`{ address: ${C}, tun-type: gue, tun-port: 6080 }`), 'f.yaml')),
     'f.yaml:7: services[0].health.sorry-server.tun-type: tunnel options are for a method tun sorry server, this one is dr');
 });

@@ -376,7 +376,10 @@ export function parseServiceHealth(
   if (health === undefined && servers.every((s) => s.health === undefined)) return undefined;
   const d: Inherited = { ...HEALTH_DEFAULTS };
   const vs: VirtualServerSpec = {
-    proto: svc.proto, addr: svc.addr, port: svc.port, ...(svc.fwmark !== undefined ? { fwmark: svc.fwmark } : {}), sched: svc.sched, fwd: servers[0]?.fwd ?? 'dr', persistence: 0,
+    proto: svc.proto, addr: svc.addr, port: svc.port, ...(svc.fwmark !== undefined ? { fwmark: svc.fwmark } : {}), sched: svc.sched, fwd: servers[0]?.fwd ?? 'dr',
+    // The sorry server's method when it gives none is the first server's, its tunnel included (a
+    // TUN gue first server: gue at its port, not ipip), as keepalived's takes lb_kind's words.
+    ...(servers[0]?.fwd === 'tun' && servers[0].tun !== undefined ? { tun: servers[0].tun } : {}), persistence: 0,
     delayLoopMs: d.delayLoopMs, quorum: 1, hysteresis: 0, alpha: false, omega: false, realServers: [], origin: { file: h.file, line: svc.line },
   };
   let defaults: CheckSpec[] | undefined;
@@ -402,6 +405,7 @@ export function parseServiceHealth(
       sorryInhibit = sm.get('inhibit');
       if (sorryInhibit && h.bool(sorryInhibit)) vs.sorryServer.inhibit = true;
       if (sm.get('method')) {
+        delete vs.tun; // its own method: not the first server's tunnel
         const mt = h.str(sm.get('method')!);
         const fwd = ({ dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' } as Record<string, Fwd>)[mt];
         vs.fwd = fwd ?? h.fail(sm.get('method')!.line, sm.get('method')!.path, `must be one of dr, nat, tun, fullnat, got "${mt}"`);
@@ -414,8 +418,9 @@ export function parseServiceHealth(
       if (anyTun !== undefined) {
         if (vs.fwd !== 'tun') h.fail(anyTun.line, anyTun.path, `tunnel options are for a method tun sorry server, this one is ${vs.fwd}`);
         const pick = <T extends string>(f: Field, of: readonly T[]): T => of.find((t) => t === h.str(f)) ?? h.fail(f.line, f.path, `must be one of ${of.join(', ')}, got "${h.str(f)}"`);
-        vs.sorryServer.fwd = 'tun';
-        vs.sorryServer.tun = { tunType: tf ? pick(tf, TUN_TYPES) : 'ipip', tunPort: pf ? h.int(pf, 1, 65535) : 0, tunCsum: cf ? pick(cf, TUN_CSUMS) : 'nocsum' };
+        // Where the method is (vs.fwd, vs.tun: sorryEntry), so that a dump of a service whose
+        // sorry server takes its first server's tunnel reads back the same spec (no reload change).
+        vs.tun = { tunType: tf ? pick(tf, TUN_TYPES) : 'ipip', tunPort: pf ? h.int(pf, 1, 65535) : 0, tunCsum: cf ? pick(cf, TUN_CSUMS) : 'nocsum' };
       }
       // DR and TUN servers take the service's port, as the service's own servers do (config.ts).
       if (takesServicePort(vs.fwd, svc.fwmark)) vs.sorryServer.port = svc.port;
