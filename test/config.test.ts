@@ -62,6 +62,9 @@ test('YAML aliases and merge keys read as any YAML reader reads them (until 2026
   // A merged field is checked as a written one, at the line of the merge key.
   assert.equal(configError(() => parseConfig(text.replace('weight: 4', 'weight: -4'), 'f.yaml')), 'f.yaml:7: services[0].servers[0].weight: must be an integer 0..2147483647, got -4');
   assert.equal(configError(() => parseConfig(text.replace('{ <<: *nat,', '{ <<: *s,'), 'f.yaml')), 'f.yaml:8: services[0].servers[1].<<: a YAML merge key takes a mapping or a list of mappings');
+  // A mapping merged into itself (or into one it merges) has no end: refused with its line (before this check: RangeError, stack exhausted).
+  assert.equal(configError(() => parseConfig('daemon: &x\n  <<: *x\n', 'f.yaml')), 'f.yaml:2: daemon.<<: a YAML merge key names a mapping it is part of');
+  assert.equal(configError(() => parseConfig(text.replace('- &nat { address', '- &nat { <<: *nat, address'), 'f.yaml')), 'f.yaml:7: services[0].servers[0].<<: a YAML merge key names a mapping it is part of');
   // Merges of merges ("billion laughs": 10^9 mappings walked): refused once 10,000 alias uses are read.
   const levels = ['&m0 { weight: 1 }'];
   for (let k = 1; k <= 9; k++) levels.push(`&m${k} { <<: [${Array(10).fill(`*m${k - 1}`).join(', ')}] }`);

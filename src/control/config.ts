@@ -246,6 +246,8 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
     }
     return node;
   };
+  /** The mappings being merged (mapFields): one met again merges itself. */
+  const merging = new Set<YamlNode>();
   const mapFields = (f: Field, allowed: string[], hints?: Readonly<Record<string, string>>): Map<string, Field> => {
     if (!isMap(f.node)) fail(file, f.line, f.path || 'document', 'must be a mapping');
     const out = new Map<string, Field>();
@@ -268,7 +270,14 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       out.set(key, { node: deref(pair.value, line, path), line, path });
     }
     for (const m of merges) {
-      for (const [key, field] of mapFields({ node: m.node, line: m.line, path: f.path }, allowed, hints)) if (!out.has(key)) out.set(key, field);
+      // A mapping merged into itself, or into one it merges (`a: &x { <<: *x }`): no end to it.
+      if (merging.has(m.node)) fail(file, m.line, `${f.path === '' ? '' : `${f.path}.`}<<`, 'a YAML merge key names a mapping it is part of');
+      merging.add(m.node);
+      try {
+        for (const [key, field] of mapFields({ node: m.node, line: m.line, path: f.path }, allowed, hints)) if (!out.has(key)) out.set(key, field);
+      } finally {
+        merging.delete(m.node);
+      }
     }
     return out;
   };
