@@ -55,6 +55,13 @@ function secs(ms: number): number {
   return Math.round(ms / 100) / 10;
 }
 
+/** A counter's value at the last check, what it grew by since it was last told, and when that was. */
+class Tally {
+  unsaid = 0;
+  toldAt = -Infinity;
+  constructor(public last: number) {}
+}
+
 export class FaultWatch {
   private readonly timing: FaultTiming;
   /** conn_table_full at the last sample (the watch's start the first), and when it was taken. */
@@ -69,18 +76,10 @@ export class FaultWatch {
   private warnedAt = 0;
   private sinceWarned = 0;
   private secureOn = false;
-  /** neigh_refused at the last check, the last warning, and refusals since it. */
-  private neighRefused: number;
-  private neighWarnedAt = -Infinity;
-  private neighUnsaid = 0;
-  /** ownMacFrames at the last check, the last warning about them, and frames since it. */
-  private ownMac: number;
-  private ownMacWarnedAt = -Infinity;
-  private ownMacUnsaid = 0;
-  /** neigh_unresolved at the last check, the last warning, and frames dropped since it. */
-  private unresolved: number;
-  private unresolvedWarnedAt = -Infinity;
-  private unresolvedUnsaid = 0;
+  /** neigh_refused, ARP frames with uvsd's own MAC, neigh_unresolved: each told at most once per repeatMs. */
+  private readonly neighRefused: Tally;
+  private readonly ownMac: Tally;
+  private readonly unresolved: Tally;
 
   /**
    * Counts from `now` on: what was counted before is not news, what is counted before the first
@@ -92,9 +91,9 @@ export class FaultWatch {
     this.timing = { ...FAULT_TIMING, ...timing };
     this.refused = src.counters.d[D.conn_table_full];
     this.sampledAt = now;
-    this.neighRefused = src.counters.c[C.neigh_refused];
-    this.ownMac = src.link.ownMacFrames;
-    this.unresolved = src.counters.d[D.neigh_unresolved];
+    this.neighRefused = new Tally(src.counters.c[C.neigh_refused]);
+    this.ownMac = new Tally(src.link.ownMacFrames);
+    this.unresolved = new Tally(src.counters.d[D.neigh_unresolved]);
   }
 
   /** One look: secure TCP every call, the refused connections every sampleMs. */
@@ -114,6 +113,21 @@ export class FaultWatch {
    */
   private due(now: number, since: number, ms: number): boolean {
     return now - since >= ms - this.timing.sampleMs / 10;
+  }
+
+  /**
+   * A counter read now (`v`, only growing; a smaller one is a fresh count): what it grew by since
+   * it was last told, and " since the last warning" after the first, when a warning is due (at
+   * most once per repeatMs, and only for new counts); else undefined.
+   */
+  private tell(t: Tally, v: number, now: number): { n: number; since: string } | undefined {
+    t.unsaid += v >= t.last ? v - t.last : v;
+    t.last = v;
+    if (t.unsaid === 0 || !this.due(now, t.toldAt, this.timing.repeatMs)) return undefined;
+    const told = { n: t.unsaid, since: t.toldAt === -Infinity ? '' : ' since the last warning' };
+    t.unsaid = 0;
+    t.toldAt = now;
+    return told;
   }
 
   /** Secure TCP switches only in the datapath's tick (and on a change of the defenses): a check
@@ -136,15 +150,10 @@ export class FaultWatch {
    * at most once per repeatMs with the count since the last one (UvsNeighTableFull).
    */
   private checkNeigh(now: number): void {
-    const v = this.src.counters.c[C.neigh_refused];
-    this.neighUnsaid += v >= this.neighRefused ? v - this.neighRefused : v;
-    this.neighRefused = v;
-    if (this.neighUnsaid === 0 || !this.due(now, this.neighWarnedAt, this.timing.repeatMs)) return;
-    const n = this.neighUnsaid;
+    const told = this.tell(this.neighRefused, this.src.counters.c[C.neigh_refused], now);
+    if (told === undefined) return;
+    const { n, since } = told;
     const { size, lastRefused } = this.src.link.neigh;
-    const since = this.neighWarnedAt === -Infinity ? '' : ' since the last warning';
-    this.neighUnsaid = 0;
-    this.neighWarnedAt = now;
     const last = lastRefused === 0 ? '' : `, the last ${formatIp(lastRefused)}`;
     this.log.warn(lastRefused === 0 ? { refused: n, neighMax: size } : { refused: n, neighMax: size, addr: formatIp(lastRefused) },
       `neighbour table full: ${n} address${n === 1 ? '' : 'es'} refused an entry${since}${last} (neigh-max ${size}); their frames are dropped (neigh_table_full)`);
@@ -156,16 +165,11 @@ export class FaultWatch {
    * frames go there until uvsd sends again. A warning at most once per repeatMs.
    */
   private checkOwnMac(now: number): void {
-    const v = this.src.link.ownMacFrames;
-    this.ownMacUnsaid += v >= this.ownMac ? v - this.ownMac : v;
-    this.ownMac = v;
-    if (this.ownMacUnsaid === 0 || !this.due(now, this.ownMacWarnedAt, this.timing.repeatMs)) return;
-    const n = this.ownMacUnsaid;
+    const told = this.tell(this.ownMac, this.src.link.ownMacFrames, now);
+    if (told === undefined) return;
+    const { n, since } = told;
     const mac = formatMac(this.src.link.mac);
     const sender = formatIp(this.src.link.ownMacSender);
-    const since = this.ownMacWarnedAt === -Infinity ? '' : ' since the last warning';
-    this.ownMacUnsaid = 0;
-    this.ownMacWarnedAt = now;
     this.log.warn({ frames: n, mac, sender },
       `another station uses uvsd's MAC ${mac}: ${n} ARP frame${n === 1 ? '' : 's'} with it${since}, the last from ${sender}: two uvsd (or hosts) given one --mac, or a loop on the bridge; the switch sends this MAC's traffic to whichever sent last (dropped, arp_bad_sender)`);
   }
@@ -177,14 +181,10 @@ export class FaultWatch {
    * clients' timeouts and one counter among a hundred in uvsadm --status.
    */
   private checkUnresolved(now: number): void {
-    const v = this.src.counters.d[D.neigh_unresolved];
-    this.unresolvedUnsaid += v >= this.unresolved ? v - this.unresolved : v;
-    this.unresolved = v;
-    if (this.unresolvedUnsaid === 0 || !this.due(now, this.unresolvedWarnedAt, this.timing.repeatMs)) return;
-    const n = this.unresolvedUnsaid;
-    const frames = `${n} frame${n === 1 ? '' : 's'} dropped${this.unresolvedWarnedAt === -Infinity ? '' : ' since the last warning'}`;
-    this.unresolvedUnsaid = 0;
-    this.unresolvedWarnedAt = now;
+    const told = this.tell(this.unresolved, this.src.counters.d[D.neigh_unresolved], now);
+    if (told === undefined) return;
+    const { n, since } = told;
+    const frames = `${n} frame${n === 1 ? '' : 's'} dropped${since}`;
     const { lastUnresolved: ip, lastUnresolvedPinned: pinned } = this.src.link.neigh;
     if (ip === 0) {
       this.log.warn({ dropped: n }, `no ARP answer: ${frames} waiting for a next hop's MAC (neigh_unresolved); uvsadm --neigh shows the FAILED entries`);
