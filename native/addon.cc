@@ -1,7 +1,9 @@
 // Module entry: exports the uvs datapath primitives (see src/datapath/port.ts for types).
 #include "common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -94,6 +96,31 @@ static Napi::Value Exec(const Napi::CallbackInfo& info) {
   return ThrowErrno(env, "execv", args[0], errno);
 }
 
+// cloexecFrom(lo) sets close-on-exec on every descriptor from lo up (close_range(2) with
+// CLOSE_RANGE_CLOEXEC, else each of /proc/self/fd). uvsd opens its own with it; descriptors it
+// inherited without it (a wrapper script's lock or pipe, a shell's redirection) would otherwise
+// reach every health check, notify and quorum command it starts, and live on in their children.
+static Napi::Value CloexecFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "cloexecFrom(lo: number)");
+  unsigned lo = info[0].As<Napi::Number>().Uint32Value();
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, lo, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) == 0) return env.Undefined();
+#endif
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return ThrowErrno(env, "opendir", "/proc/self/fd", errno);
+  int own = dirfd(d);
+  for (dirent* e; (e = readdir(d)) != nullptr;) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int fd = atoi(e->d_name);
+    if (fd < static_cast<int>(lo) || fd == own) continue;
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0 && (fl & FD_CLOEXEC) == 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+  }
+  closedir(d);
+  return env.Undefined();
+}
+
 // sdNotify(socketPath, text) sends text ("READY=1", "STOPPING=1", ...) as one datagram to
 // systemd's notification socket, $NOTIFY_SOCKET (a path, or "@name" in the abstract namespace):
 // sd_notify(3) without libsystemd, for the unit's Type=notify. Node's dgram has no Unix sockets.
@@ -162,6 +189,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreadName", Napi::Function::New(env, SetThreadName, "setThreadName"));
   exports.Set("exec", Napi::Function::New(env, Exec, "exec"));
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
+  exports.Set("cloexecFrom", Napi::Function::New(env, CloexecFrom, "cloexecFrom"));
   exports.Set("tryLock", Napi::Function::New(env, TryLock, "tryLock"));
   return exports;
 }

@@ -4,7 +4,7 @@
 // daemons started with uvsd. The refusals that open nothing are in uvsd-refusals.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
@@ -57,6 +57,25 @@ test('uvsd refuses a --mac equal to the TAP interface\'s own MAC (exit 2, TAP le
     const w2 = await lab.exec(ns, [...argv.slice(0, -4), '--mac', '02:00:00:00:00:01', '--socket', join(tmp, 's4.sock'), '--workers', '2'], { cwd: repoRoot, timeoutMs: 15_000 });
     assert.equal(w2.code, 1, w2.stderr);
     assert.match(w2.stderr, /^uvsd: cannot open TAP uvs0: [^\n]*Invalid argument \(--workers 2 needs a multi-queue TAP: [^\n]*`ip tuntap add uvs0 mode tap multi_queue`\)\n$/);
+  });
+});
+
+test('a descriptor uvsd inherited without close-on-exec (a wrapper\'s `exec 200<>FILE`) is close-on-exec once uvsd runs: its health checks, notify and quorum commands do not inherit it (before 2026-12-07 they did, and kept it open in their children)', { timeout: 60_000 }, async (t) => {
+  await withLab(t, 'uvscli', async (lab, tmp) => {
+    const ns = await lab.addNs('fd');
+    const held = join(tmp, 'held');
+    writeFileSync(held, '');
+    // bash opens fd 200 without O_CLOEXEC and execs uvsd with its node flags, as the systemd unit
+    // does (ip netns exec and bash exec in place: one pid). Node's start marks inherited fds
+    // close-on-exec only up to the first one not open (fd 7 would be; a high one, as a wrapper or
+    // a job runner leaves, is not); without the flags bin/uvsd runs node again, which closes them.
+    const p = lab.spawn(ns, ['bash', '-c', `exec 200<>'${held}'; exec "$@"`, 'bash', ...uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', join(tmp, 's.sock'), NO_WARMUP])], { cwd: repoRoot });
+    await p.waitForLine(/uvsd started/, 10_000);
+    const flags = (fd: number): number => parseInt(/^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${p.child.pid}/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+    assert.equal(readlinkSync(`/proc/${p.child.pid}/fd/200`), held, 'fd 200 is the wrapper\'s file');
+    const O_CLOEXEC = 0o2000000;
+    assert.equal(flags(200) & O_CLOEXEC, O_CLOEXEC, `fd 200 flags ${flags(200).toString(8)}`);
+    assert.equal(await p.stop(3000), 0, p.stderr());
   });
 });
 

@@ -162,6 +162,10 @@ function parseOptions(argv: string[]): Options {
 
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOptions(argv);
+  // Descriptors uvsd inherited without close-on-exec (a wrapper's lock or pipe, a shell's `3>`)
+  // would reach every health check, notify and quorum command it starts and live on in their
+  // children (until 2026-12-07 they did); uvsd opens its own with it. stdin, stdout, stderr kept.
+  native.cloexecFrom(3);
   // The log goes to stdout through LogOutput (src/cli/logout.ts): a write that fails (a full
   // disk: ENOSPC) drops its lines, counted (--status log_lines_dropped), and never stops uvsd.
   const logOut = new LogOutput(1);

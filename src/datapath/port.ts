@@ -155,6 +155,8 @@ export interface Native {
   setThreadName(name: string): void;
   /** execv(argv[0], argv): this process becomes argv (same pid); returns only by throwing. */
   exec(argv: string[]): never;
+  /** Close-on-exec on every descriptor from lo up (close_range CLOSE_RANGE_CLOEXEC, else /proc/self/fd). */
+  cloexecFrom(lo: number): void;
   /** One datagram to systemd's notification socket (a path, or @name: abstract). */
   sdNotify(socketPath: string, text: string): void;
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it; throws otherwise. */
