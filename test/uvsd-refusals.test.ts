@@ -16,6 +16,7 @@ import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
 import { markdownFiles } from './helpers/docs.js';
 import { parseConfig, RELOADABLE_DAEMON_KEYS, START_ONLY_DAEMON_KEYS, type DaemonSettings } from '../src/control/config.js';
 import { optionOf } from '../src/cli/settings.js';
+import { sigCaught } from './helpers/signals.js';
 
 const uvsdJs = join(repoRoot, 'bin', 'uvsd');
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -394,15 +395,6 @@ test('uvsd --check-config: the table a start would set up, printed as uvsadm -Ln
   });
 });
 
-/** Process `pid` has a handler for signal number `sig` (/proc/PID/status SigCgt); false once it is gone. */
-function sigCaught(pid: number, sig: number): boolean {
-  try {
-    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(sig - 1)) & 1n) === 1n;
-  } catch {
-    return false;
-  }
-}
 
 test('uvsd --check-config: SIGINT or SIGTERM ends it at once, by the signal: one sent as bin/uvsd starts (held until then) and one during the check (before 2026-12-06 both were lost: the check ran to its end, exit 0)', async (t) => {
   await withConfigDir(async (_dir, file) => {

@@ -12,6 +12,7 @@ import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
 import type { Lab, Proc } from './lab/netns.js';
 import { delay } from './lab/netns.js';
+import { sigCaught } from './helpers/signals.js';
 
 /** The process holds /dev/net/tun open: its TAP is open (uvsd is well into its start, before its table is set up). */
 function tapOpen(pid: number): boolean {
@@ -28,15 +29,6 @@ function tapOpen(pid: number): boolean {
   }
 }
 
-/** The process has a handler for signal number `sig` (/proc/PID/status SigCgt). */
-function caught(pid: number, sig: number): boolean {
-  try {
-    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(sig - 1)) & 1n) === 1n;
-  } catch {
-    return false;
-  }
-}
 
 /** A TCP socket listening on `port` in the network namespace of process `pid` (/proc/PID/net/tcp: state 0A). */
 function listening(pid: number, port: number): boolean {
@@ -58,7 +50,7 @@ test('uvsd: a SIGHUP during its start (TAP open, table not yet set up) is one re
     // then), or once it opened its TAP (well into the start: where an uvsd that had no handler yet
     // for SIGHUP died of it), whichever comes first.
     const t0 = performance.now();
-    const ready = (): boolean => caught(pid, 1) || tapOpen(pid);
+    const ready = (): boolean => sigCaught(pid, 1) || tapOpen(pid);
     while (!ready() && !p.done() && performance.now() - t0 < 10_000) await delay(1);
     assert.ok(ready(), `uvsd never caught SIGHUP nor opened its TAP: ${p.stderr()}`);
     t.diagnostic(`signals sent ${Math.round(performance.now() - t0)} ms after the spawn, ${tapOpen(pid) ? 'its TAP open' : 'its TAP not open yet'}`);
@@ -152,7 +144,7 @@ test('uvsd: a SIGTERM during its start stops it in order, as one after the start
     const sock = join(tmp, 's.sock');
     const argv = uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--config', cfg, '--arp-probe-ms', '3000', '--no-jit-warmup']);
     // bin/uvsd's first line holds SIGTERM just before SIGHUP (node runs with its flags already).
-    const points: [string, (pid: number) => boolean][] = [['bin/uvsd catches SIGHUP', (pid) => caught(pid, 1)], ['its TAP open', tapOpen]];
+    const points: [string, (pid: number) => boolean][] = [['bin/uvsd catches SIGHUP', (pid) => sigCaught(pid, 1)], ['its TAP open', tapOpen]];
     for (const [where, when] of points) {
       const { p, code, sentMs, endMs } = await stopDuringStart(lab, ns, argv, when);
       const held = /"signal":"SIGTERM","msg":"SIGTERM during the start: stopping"/.test(p.stdout());
