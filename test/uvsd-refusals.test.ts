@@ -16,6 +16,7 @@ import { repoRoot, uvsdArgv } from './lab/dr-lab.js';
 import { markdownFiles } from './helpers/docs.js';
 import { parseConfig, RELOADABLE_DAEMON_KEYS, START_ONLY_DAEMON_KEYS, type DaemonSettings } from '../src/control/config.js';
 import { optionOf } from '../src/cli/settings.js';
+import { checkCommandLine } from '../src/cli/uvsd-options.js';
 import { sigCaught } from './helpers/signals.js';
 
 const uvsdJs = join(repoRoot, 'bin', 'uvsd');
@@ -64,26 +65,29 @@ chmodSync(OPEN_DIR, 0o777);
 spawnSync('mkfifo', ['-m', '666', join(OPEN_DIR, 'vrrp.fifo')]);
 after(() => rmSync(OPEN_DIR, { recursive: true, force: true }));
 
-const BAD: Array<{ name: string; args: string[]; value: string }> = [
-  { name: '--addr bogus', args: ['--addr', 'bogus'], value: 'bogus' },
+// `process`: run as bin/uvsd (as nobody when root) rather than its first check in this process:
+// one of each kind of refusal (commander's, a value's parser, a check over options, a path's), and
+// the ones that need an unprivileged user.
+const BAD: Array<{ name: string; args: string[]; value: string; process?: true }> = [
+  { name: '--addr bogus', args: ['--addr', 'bogus'], value: 'bogus', process: true },
   { name: '--addr with prefix length 33', args: ['--addr', '192.168.8.10/33'], value: '192.168.8.10/33' },
   { name: '--addr without a prefix length', args: ['--addr', '192.168.8.10'], value: '192.168.8.10' },
-  { name: '--addr given twice (accepted before 2026-12-07)', args: [...ADDR, '--addr', '192.168.8.10/16'], value: 'the address 192.168.8.10 is given twice' },
+  { name: '--addr given twice (accepted before 2026-12-07)', args: [...ADDR, '--addr', '192.168.8.10/16'], value: 'the address 192.168.8.10 is given twice', process: true },
   { name: '--mac zz:00:00:00:00:01', args: [...ADDR, '--mac', 'zz:00:00:00:00:01'], value: 'zz:00:00:00:00:01' },
   { name: '--mac multicast', args: [...ADDR, '--mac', '01:00:5e:00:00:01'], value: '01:00:5e:00:00:01' },
-  { name: '--mac all zeros (a bridge drops its frames)', args: [...ADDR, '--mac', '00:00:00:00:00:00'], value: '--mac 00:00:00:00:00:00 is not a valid station address' },
+  { name: '--mac all zeros (a bridge drops its frames)', args: [...ADDR, '--mac', '00:00:00:00:00:00'], value: '--mac 00:00:00:00:00:00 is not a valid station address', process: true },
   { name: '--conn-max 0', args: [...ADDR, '--conn-max', '0'], value: '0' },
   { name: '--conn-max 1e3', args: [...ADDR, '--conn-max', '1e3'], value: '1e3' },
   { name: '--mtu 10', args: [...ADDR, '--mtu', '10'], value: '10' },
   { name: '--log-level loud', args: [...ADDR, '--log-level', 'loud'], value: 'loud' },
   { name: '--io fast', args: [...ADDR, '--io', 'fast'], value: 'fast' },
   { name: '--gateway nope', args: [...ADDR, '--gateway', 'nope'], value: 'nope' },
-  { name: '--gateway outside every --addr network', args: [...ADDR, '--gateway', '10.1.0.1'], value: '10.1.0.1' },
+  { name: '--gateway outside every --addr network', args: [...ADDR, '--gateway', '10.1.0.1'], value: '10.1.0.1', process: true },
   { name: '--metrics localhost:9478', args: [...ADDR, '--metrics', 'localhost:9478'], value: 'localhost:9478' },
   { name: '--metrics 127.0.0.1:99999', args: [...ADDR, '--metrics', '127.0.0.1:99999'], value: '127.0.0.1:99999' },
   { name: '--metrics 127.0.0.1 (no port)', args: [...ADDR, '--metrics', '127.0.0.1'], value: '127.0.0.1' },
-  { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus' },
-  { name: 'a word that is no option', args: [...ADDR, 'eth0'], value: '"eth0"' },
+  { name: 'unknown option --bogus', args: [...ADDR, '--bogus'], value: '--bogus', process: true },
+  { name: 'a word that is no option', args: [...ADDR, 'eth0'], value: '"eth0"', process: true },
   { name: '--role leader', args: [...ADDR, '--role', 'leader'], value: 'leader' },
   { name: '--ha-group without addresses', args: [...ADDR, '--ha-group', 'web'], value: '"web"' },
   { name: '--ha-group named default', args: [...ADDR, '--ha-group', 'default=192.168.8.100'], value: 'default=192.168.8.100' },
@@ -117,9 +121,9 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   // Before, accepted: every change was then acknowledged and none kept.
   { name: '--state-file in a directory that does not exist', args: [...ADDR, '--state-file', '/nonexistent-uvs/state.yaml'], value: '--state-file: /nonexistent-uvs/state.yaml: its directory /nonexistent-uvs does not exist' },
   { name: '--state-file naming a directory', args: [...ADDR, '--state-file', '/tmp'], value: '--state-file: /tmp exists and is not a regular file' },
-  { name: '--state-file in a directory uvsd cannot write (/etc, run unprivileged)', args: [...ADDR, '--state-file', '/etc/uvs-state.yaml'], value: 'cannot write in its directory /etc (EACCES)' },
+  { name: '--state-file in a directory uvsd cannot write (/etc, run unprivileged)', args: [...ADDR, '--state-file', '/etc/uvs-state.yaml'], value: 'cannot write in its directory /etc (EACCES)', process: true },
   // Before, used: another user could put its own socket, FIFO or state file there (or links).
-  { name: '--socket in a directory anyone may write', args: [...ADDR, '--socket', join(OPEN_DIR, 'uvsd.sock')], value: 'is writable by group or others (mode 0777, not sticky): another user could put a socket of its own at the path' },
+  { name: '--socket in a directory anyone may write', args: [...ADDR, '--socket', join(OPEN_DIR, 'uvsd.sock')], value: 'is writable by group or others (mode 0777, not sticky): another user could put a socket of its own at the path', process: true },
   { name: '--vrrp-fifo anyone may write', args: [...ADDR, '--vrrp-fifo', join(OPEN_DIR, 'vrrp.fifo')], value: 'vrrp.fifo: writable by group or others (mode 0666): another user could set uvsd\'s role through it' },
   { name: '--state-file in a directory anyone may write', args: [...ADDR, '--state-file', join(OPEN_DIR, 'state.yaml')], value: 'is writable by group or others (mode 0777, not sticky): another user could replace the file or plant links beside it' },
   { name: '--socket longer than a Unix socket path', args: [...ADDR, '--socket', `/tmp/${'s'.repeat(110)}`], value: '1..107 bytes' },
@@ -127,16 +131,45 @@ const BAD: Array<{ name: string; args: string[]; value: string }> = [
   { name: '--config empty', args: [...ADDR, '--config', ''], value: '--config must be a non-empty string, got ""' },
   { name: '--keepalived-conf empty', args: [...ADDR, '--keepalived-conf', ''], value: '--keepalived-conf must be a non-empty string, got ""' },
   // Before, commander's words: `error: option '--conn-max <n>' argument '-1' is invalid. --conn-max must be ...`.
-  { name: '--conn-max -1', args: [...ADDR, '--conn-max', '-1'], value: 'uvsd: --conn-max must be an integer 1..67108864, got "-1"' },
+  { name: '--conn-max -1', args: [...ADDR, '--conn-max', '-1'], value: 'uvsd: --conn-max must be an integer 1..67108864, got "-1"', process: true },
   { name: '--log-level debgu', args: [...ADDR, '--log-level', 'debgu'], value: 'uvsd: --log-level must be one of fatal, error, warn, info, debug, trace, silent, got "debgu"' },
   { name: '--mac bogus (its parser does not name the option)', args: [...ADDR, '--mac', 'bogus'], value: 'uvsd: --mac: invalid MAC address "bogus"' },
-  { name: '--tap without its value', args: [...ADDR, '--tap'], value: "uvsd: option '--tap <name>' argument missing" },
+  { name: '--tap without its value', args: [...ADDR, '--tap'], value: "uvsd: option '--tap <name>' argument missing", process: true },
 ];
+
+/**
+ * What bin/uvsd's first check (checkCommandLine, run before it loads the daemon: nothing can be
+ * opened yet) answers for `args`, run in this process: the exit code it asked for (null: none, it
+ * passed) and what it wrote. A node start per refusal was most of this file's time; the cases
+ * marked `process` (and the other tests here) run bin/uvsd itself, as nobody.
+ */
+function firstCheck(args: string[]): UvsdRun {
+  const run: UvsdRun = { code: null, stdout: '', stderr: '' };
+  const { exit } = process;
+  const writes = { out: process.stdout.write, err: process.stderr.write };
+  const stop = new Error('exit');
+  process.exit = ((code?: number) => {
+    run.code = code ?? 0;
+    throw stop;
+  }) as typeof process.exit;
+  process.stdout.write = ((s: string) => (run.stdout += s, true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => (run.stderr += s, true)) as typeof process.stderr.write;
+  try {
+    checkCommandLine(['node', uvsdJs, '--tap', 'uvsclitest0', '--socket', '/run/uvs-refusals-test.sock', ...args]);
+  } catch (e) {
+    if (e !== stop) throw e;
+  } finally {
+    process.exit = exit;
+    process.stdout.write = writes.out;
+    process.stderr.write = writes.err;
+  }
+  return run;
+}
 
 describe('uvsd refuses a bad option value', { concurrency: REFUSALS_AT_ONCE }, () => {
   for (const c of BAD) {
     test(`uvsd ${c.name}: exit 2, one stderr line naming "${c.value}", before opening the TAP`, async () => {
-      const r = await uvsd(c.args);
+      const r = c.process === true ? await uvsd(c.args) : firstCheck(c.args);
       assert.equal(r.code, 2, `exit code; stderr ${JSON.stringify(r.stderr)}`);
       assert.equal(r.stdout, '');
       const lines = r.stderr.split('\n');
@@ -160,7 +193,8 @@ test('every daemon setting the config file refuses empty ("") is refused empty o
     cases.push([[...ADDR, option, ''], option]);
   }
   assert.ok(cases.length >= 20, `${cases.length} options`);
-  const runs = await uvsdEach(cases.map((c) => c[0]));
+  // The first as bin/uvsd itself, the rest as its first check in this process (firstCheck).
+  const runs = [await uvsd(cases[0]![0]), ...cases.slice(1).map((c) => firstCheck(c[0]))];
   cases.forEach(([, option], i) => {
     const r = runs[i]!;
     assert.equal(r.code, 2, `${option} "": exit code; stderr ${JSON.stringify(r.stderr)}`);
