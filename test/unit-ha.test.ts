@@ -624,8 +624,21 @@ test('a sync key file is read only when it is a small regular file no other user
     assert.throws(() => start(join(shared, 'key')), /sync-key-file .*shared\/key: directory .*shared is writable by group or others \(mode 0777, not sticky\): another user could replace the key/);
   }
   assert.equal(b.ctl.sync.info().length, 0, 'no daemon started');
+  const warnings: string[] = [];
+  b.ctl.sync.setLog((msg) => warnings.push(msg));
   await start(keyFile); // the lab's own 0600 file in its 0700 directory
   assert.equal(b.ctl.sync.info().length, 1);
+  assert.deepEqual(warnings, [], 'a 0600 key: nothing to say');
+}));
+
+test('a sync key file others may read is taken, and the daemon\'s start warns that a local user who reads it can forge sync messages (before: taken without a word)', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile } }) => {
+  const warnings: string[] = [];
+  b.ctl.sync.setLog((msg) => warnings.push(msg));
+  chmodSync(keyFile, 0o644);
+  await b.ctl.call('startDaemon', { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port });
+  assert.equal(b.ctl.sync.info().length, 1, 'started');
+  assert.deepEqual(warnings, [`sync-key-file ${keyFile} is readable by group or others (mode 0644): a local user who reads it can forge sync messages; chmod 600 it`]);
+  assert.ok(!('keyMode' in b.ctl.sync.info()[0]!), 'not in -L --daemon');
 }));
 
 test('the unicast sync socket (--sync-peer) is uvsd\'s alone: another user\'s bind of its port fails, with SO_REUSEADDR too, and the datagrams still reach uvsd (before: user nobody bound it with SO_REUSEADDR and took them)', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile }, send }) => {

@@ -1167,13 +1167,14 @@ export function syncConfigOf(a: Record<string, unknown>): SyncConfig {
   // Sync is always authenticated: a forged message would install connections (docs/ha.md).
   if (typeof a.keyFile !== 'string' || a.keyFile === '') throw new UvsError('BAD_SYNC', 'sync-key-file is required (a shared secret of at least 16 bytes)');
   let key: Buffer;
+  let keyMode: number;
   try {
-    key = readSyncKey(a.keyFile);
+    ({ key, mode: keyMode } = readSyncKey(a.keyFile));
   } catch (e) {
     throw new UvsError('BAD_SYNC', `sync-key-file ${a.keyFile}: ${e instanceof SmallFileError ? e.code ?? e.message : (e as Error).message}`);
   }
   if (key.length < 16) throw new UvsError('BAD_SYNC', `sync-key-file ${a.keyFile} holds ${key.length} bytes; at least 16 are needed`);
-  return { syncid, mcastInterface, peer, group, port, ttl, maxlen, key, keyFile: a.keyFile };
+  return { syncid, mcastInterface, peer, group, port, ttl, maxlen, key, keyFile: a.keyFile, keyMode };
 }
 
 function drainStatus(ctx: VerbCtx): DrainStatus {
@@ -1305,9 +1306,11 @@ export const SYNC_KEY_MAX = 64 * 1024;
  * and forwarding with it, until someone wrote to it), and only one no other user could have set:
  * whoever sets the key can seal sync messages that install connections (docs/ha.md). Refused: a
  * file another user owns or group or others may write, or in a directory another user could
- * change (trust.ts). Throws an Error saying why.
+ * change (trust.ts). Throws an Error saying why. `mode`: the file's permission bits (a key others
+ * may read is taken, with a warning when the daemon starts: refusing it would stop a director
+ * upgraded with such a file).
  */
-export function readSyncKey(path: string): Buffer {
+export function readSyncKey(path: string): { key: Buffer; mode: number } {
   const { data, st } = readSmallFile(path, SYNC_KEY_MAX);
   if (foreignUid(st.uid)) throw new Error(`owned by uid ${st.uid} (not root): that user could set the key and forge sync messages`);
   if ((st.mode & 0o022) !== 0) throw new Error(`writable by group or others (mode ${modeText(st.mode)}): another user could set the key and forge sync messages; chmod 600 it`);
@@ -1319,7 +1322,7 @@ export function readSyncKey(path: string): Buffer {
   }
   const why = dirTrustProblem(dirname(real));
   if (why !== undefined) throw new Error(`${why}: another user could replace the key`);
-  return syncKeyOf(data);
+  return { key: syncKeyOf(data), mode: st.mode & 0o7777 };
 }
 
 /**

@@ -36,6 +36,7 @@ import { REC_LEN, isExtRecord } from '../datapath/syncrec.js';
 import { HDR_LEN, MAC_LEN, MSG_DATA, MSG_DATA_EXT, MSG_DUMP_REQUEST, SF_ANSWERS, SF_DUMP_ANSWER, open, recordsPerDatagram, seal } from './codec.js';
 import { SYNC_INTERVAL_MS, SyncProducer } from './producer.js';
 import { ReplayWindow, SEQ_OLD, SEQ_REPLAYED } from './replay.js';
+import { modeText } from '../control/trust.js';
 
 export const SYNC_GROUP = '224.0.0.81';
 export const SYNC_PORT = 8848;
@@ -93,6 +94,8 @@ export interface SyncConfig {
   maxlen: number;
   key: Buffer;
   keyFile?: string;
+  /** The key file's permission bits: read by group or others, the start warns. */
+  keyMode?: number;
 }
 
 export interface SyncStats {
@@ -212,7 +215,7 @@ export class SyncDaemon {
     for (const state of ['master', 'backup'] as const) {
       const c = this.daemons.get(state);
       if (c === undefined) continue;
-      const { key: _key, ...rest } = c;
+      const { key: _key, keyMode: _mode, ...rest } = c;
       out.push({ state, ...rest, auth: 'hmac-sha256' });
     }
     return out;
@@ -242,6 +245,11 @@ export class SyncDaemon {
       }
     }
     if (this.daemons.get(state) !== c) throw new Error(`the ${state} sync daemon was stopped while it started`);
+    if (c.keyMode !== undefined && (c.keyMode & 0o044) !== 0) {
+      // Whoever reads the key can seal sync messages that install connections (docs/ha.md).
+      this.log(`sync-key-file ${c.keyFile ?? ''} is readable by group or others (mode ${modeText(c.keyMode)}): a local user who reads it can forge sync messages; chmod 600 it`,
+        { state, keyFile: c.keyFile });
+    }
     this.watchRoles();
     if (state === 'master') {
       if (this.workers !== undefined) {
