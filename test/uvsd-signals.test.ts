@@ -13,6 +13,7 @@ import { withLab } from './lab/itest.js';
 import type { Lab, Proc } from './lab/netns.js';
 import { delay } from './lab/netns.js';
 import { sigCaught } from './helpers/signals.js';
+import { ControlClient } from '../src/control/client.js';
 
 /** The process holds /dev/net/tun open: its TAP is open (uvsd is well into its start, before its table is set up). */
 function tapOpen(pid: number): boolean {
@@ -162,6 +163,39 @@ test('uvsd: a SIGTERM during its start stops it in order, as one after the start
       assert.ok(!tapLeft, `${where}: the TAP uvsd created is gone (3 s after the exit)`);
       assert.equal(existsSync(sock), false, `${where}: no control socket file left`);
     }
+  });
+});
+
+test('uvsd: a SIGTERM while a -R batch is in flight (its new VIP\'s 1.5 s probe) lets the batch end and answers it, the state file keeps it, a change sent after the SIGTERM is refused STOPPING; exit 0 (before 2026-12-07 the batch was cut off and its client told only that the connection closed)', { timeout: 30_000 }, async (t) => {
+  await withLab(t, 'uvsbstop', async (lab, tmp) => {
+    const ns = await lab.addNs('dir');
+    const sock = join(tmp, 's.sock');
+    const stateFile = join(tmp, 'state.yaml');
+    const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--state-file', stateFile, '--arp-probe-ms', '1500', '--no-jit-warmup']), { cwd: repoRoot });
+    await p.waitForLine(/"msg":"uvsd started"/, 15_000);
+    const [a, b] = [await ControlClient.connect(sock), await ControlClient.connect(sock)];
+    try {
+      const items = Array.from({ length: 300 }, (_, i) => ({ verb: 'addService', args: { proto: 'tcp', addr: '192.168.8.200', port: 10000 + i, sched: 'rr' } }));
+      const sent = performance.now();
+      const batch = a.call('batch', { items } as never).then((r) => ({ r, ms: performance.now() - sent }), (e: Error) => ({ r: e.message, ms: performance.now() - sent }));
+      await delay(300);
+      process.kill(p.child.pid!, 'SIGTERM');
+      await delay(100);
+      const late = await b.call('addService', { proto: 'tcp', addr: '192.168.8.201', port: 80, sched: 'rr' } as never).then(() => 'applied', (e: Error) => e.message);
+      const { r, ms } = await batch;
+      t.diagnostic(`batch answered ${Math.round(ms)} ms after it was sent (SIGTERM at 300 ms)`);
+      assert.ok(ms > 400, `the batch was still in flight at the SIGTERM (answered after ${Math.round(ms)} ms)`);
+      assert.deepEqual(r, { applied: 300 }, 'the batch ended and was answered');
+      assert.match(late, /uvsd is stopping/, 'a change after the SIGTERM');
+    } finally {
+      a.close();
+      b.close();
+    }
+    assert.equal(await p.exited, 0, p.stderr());
+    assert.match(p.stdout(), /"signal":"SIGTERM".*"msg":"uvsd stopped"/);
+    const kept = readFileSync(stateFile, 'utf8');
+    assert.equal(kept.match(/port: 1\d{4}\n/g)?.length, 300, 'the state file holds the batch');
+    assert.doesNotMatch(kept, /192\.168\.8\.201/);
   });
 });
 

@@ -110,6 +110,8 @@ type MainPort = Pick<Port, 'mac' | 'name' | 'created' | 'vnetHdr' | 'offload' | 
 const COMMAND_TIMEOUT_MS = 10_000;
 /** How long a stop waits for the state file's last write. */
 const STATE_FLUSH_MS = 5_000;
+/** How long a stop waits for the changes the control socket took before it (a large -R: answered, kept). */
+const CONTROL_DRAIN_MS = 5_000;
 /** How long a stop waits for its last log lines to be written (a stdout pipe full: its reader late). */
 const LOG_DRAIN_MS = 2_000;
 /** With --workers, how often /metrics' FULLNAT port use is asked of the workers. */
@@ -591,6 +593,8 @@ export async function main(argv: string[]): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let server: Awaited<ReturnType<typeof listenControl>> | undefined;
   let metrics: MetricsServer | undefined;
+  /** Settles when the changes the control socket took so far have ended (controlDispatch's idle). */
+  let controlIdle: () => Promise<unknown> = () => Promise.resolve();
   let stopping = false;
   /** Give back what uvsd holds: the TAP (removed if we created it) and the control socket. */
   const release = () => {
@@ -613,6 +617,11 @@ export async function main(argv: string[]): Promise<void> {
     if (bgp !== undefined) await bgp.withdrawAll();
     // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
     await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
+    // Changes the socket took before the stop (new ones are refused STOPPING) end and are answered,
+    // bounded: until 2026-12-07 a large -R in slices was cut off, its client told only that the
+    // connection closed, not whether anything was kept. Then the reply's turn to be written.
+    await Promise.race([Promise.all([controlIdle(), control.serialized(() => undefined)]), new Promise((r) => setTimeout(r, CONTROL_DRAIN_MS))]);
+    await new Promise((r) => setImmediate(r));
     // The last change of the table on disk (bounded: a hung disk does not hold the stop).
     if (state !== undefined) await Promise.race([state.flush(), new Promise((r) => setTimeout(r, STATE_FLUSH_MS))]);
     group?.pull();
@@ -908,6 +917,7 @@ export async function main(argv: string[]): Promise<void> {
       log: log.child({ component: 'control' }),
       stopping: () => stopping,
     });
+    controlIdle = dispatch.idle;
     const srv = await listenControl(opts.socket, dispatch, onInternal, {},
       (reason, refused) => log.warn({ refused }, `control socket: connection refused: ${reason}`),
       (msg) => log.warn({ socket: opts.socket }, msg)); // its file removed: bound again (server.ts)

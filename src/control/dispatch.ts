@@ -28,8 +28,11 @@ export interface DispatchOpts {
   stopping?: () => boolean;
 }
 
+/** uvsd's control socket's handler; idle(): settles once every change it took so far has ended (replied). */
+export type ControlDispatch = ((verb: string, args: unknown) => unknown) & { idle(): Promise<unknown> };
+
 /** The function uvsd's control socket calls for each request (listenControl's handler). */
-export function controlDispatch(o: DispatchOpts): (verb: string, args: unknown) => unknown {
+export function controlDispatch(o: DispatchOpts): ControlDispatch {
   const call = (verb: string, args: unknown) => o.control.callAsync(verb, args);
   const withBgp = (verb: string, r: unknown): unknown => {
     if (verb !== 'status' || o.bgpStatus === undefined) return r;
@@ -87,13 +90,13 @@ export function controlDispatch(o: DispatchOpts): (verb: string, args: unknown) 
   // clients ended with the service in). Reads answer at once.
   let last: Promise<unknown> = Promise.resolve();
   const quiet = (): void => {};
-  return (verb, args) => {
+  return Object.assign((verb: string, args: unknown): unknown => {
     if (!changesTable(verb)) return handle(verb, args);
     if (o.stopping?.() === true) throw new UvsError('STOPPING');
     const r = last.then(() => handle(verb, args));
     last = r.then(quiet, quiet);
     return r;
-  };
+  }, { idle: () => last });
 }
 
 /** A batch whose items are walked in slices before it runs (dispatch). */
