@@ -3,7 +3,7 @@
 // connections expire, exhaustion refusing only the new flow, and the laddr verbs' validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
+import { arpFrame, tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig } from './helpers/harness.js';
 import { parseIp } from '../src/datapath/addr.js';
 import { Laddr, setLaddrStart } from '../src/modes/laddr.js';
@@ -123,6 +123,41 @@ test('every port held: a finished TCP connection (CLOSE after RST) gives its por
   assert.deepEqual(r.run(tcp(4, TCP_FLAGS.SYN)).map((f) => f.readUInt16BE(34)), [7000], 'the closed one\'s port');
   assert.equal(r.counters()['conns_evicted'], 1);
   assert.equal(r.dp.ct.count, 2);
+});
+
+test('--del-laddr while a UDP flow holds one of its ports: uvsd answers ARP for the LIP until the flow ends (a server asking again still reaches it and the flow goes on), then no more; a LIP added back meanwhile is the service\'s again (before 2026-12-07 it stopped answering at once: the flow went silent once the server\'s neighbour entry went stale)', () => {
+  const r = fullnatRig();
+  const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
+  const lip = parseIp(LIP) >>> 0;
+  // The server's ARP request for the LIP: the reply uvsd sends, if any.
+  const asks = (): Buffer[] => r.run(arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: RS[0].mac }, { op: 1, sha: RS[0].mac, spa: RS[0].ip, tpa: LIP }))
+    .filter((f) => f.readUInt16BE(12) === 0x0806 && f.readUInt16BE(20) === 2 && f.readUInt32BE(28) === lip);
+  const reply = (): number => {
+    const before = r.counters()['fwd_out_packets'] ?? 0;
+    r.run(udpFrame(FROM_RS, { src: RS[0].ip, dst: LIP, sport: 53, dport: lport }));
+    return (r.counters()['fwd_out_packets'] ?? 0) - before;
+  };
+  const [out] = r.run(udpFrame(IN, { src: CLIENT, dst: VIP, sport: 4000, dport: 53 }));
+  const lport = out!.readUInt16BE(34);
+  assert.equal(asks().length, 1, 'a configured LIP is answered');
+  r.ctl.delLaddr({ service: TCP80, addr: LIP });
+  r.ctl.delLaddr({ service: UDP53, addr: LIP });
+  assert.equal(asks().length, 1, 'deleted, its port still held by the flow: still answered');
+  assert.equal(reply(), 1, 'the server\'s reply to the LIP is forwarded');
+  // Added back and deleted again while the flow lives: answered throughout, counted once.
+  r.ctl.addLaddr({ service: UDP53, addr: LIP });
+  assert.equal(asks().length, 1);
+  r.ctl.delLaddr({ service: UDP53, addr: LIP });
+  assert.equal(asks().length, 1);
+  r.advance(301_000); // the UDP timeout (300 s)
+  r.dp.tick();
+  assert.equal(r.dp.ct.count, 0, 'the flow ended');
+  assert.equal(asks().length, 0, 'its last port given back: no longer answered');
+  // A service's LIP deleted with its service, no port held: not answered from then on.
+  r.ctl.addLaddr({ service: UDP53, addr: LIP });
+  assert.equal(asks().length, 1);
+  r.ctl.deleteService(UDP53);
+  assert.equal(asks().length, 0);
 });
 
 test('a LIP deleted and added again with other ports in one batch (a reload\'s new range) while its connections hold ports: new flows take the new ports at once; the old ports stay held until their connections end', () => {

@@ -602,6 +602,9 @@ export class Datapath implements Output {
     if (shared) this.link.conflictsByAddr = null;
     this.link.vnetHdr = this.vnetHdr;
     this.link.routedVips = opts.routedVips === true;
+    this.laddrs.onDrained = (addr) => {
+      if (this.drainingLips.delete(addr)) this.link.delLocal(addr);
+    };
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
@@ -2512,8 +2515,9 @@ export class Datapath implements Output {
           if (svc.proto === PROTO_TCP && svc.port === FTP_PORT) this.ftpServices--;
           this.link.delLocal(svc.vip, true);
         }
-        for (const l of this.laddrs.bySvc[op.id] ?? []) this.link.delLocal(l.addr);
+        const lips = (this.laddrs.bySvc[op.id] ?? []).map((l) => l.addr);
         this.laddrs.delService(op.id);
+        for (const a of lips) this.dropLaddr(a);
         return;
       }
       case 'addDest': {
@@ -2568,14 +2572,15 @@ export class Datapath implements Output {
       case 'addLaddr': {
         this.svc(op.svc);
         this.laddrs.add(op.svc, op.addr | 0, op.portMin, op.portMax);
-        // uvsd answers ARP for its LIPs (gratuitous ARP the first time).
-        if (this.link.addLocal(op.addr | 0)) this.announce(op.addr | 0);
+        // uvsd answers ARP for its LIPs (gratuitous ARP the first time); one still answered for
+        // its connections (dropLaddr) is a service's again, counted as it was.
+        if (!this.drainingLips.delete(op.addr | 0) && this.link.addLocal(op.addr | 0)) this.announce(op.addr | 0);
         return;
       }
       case 'delLaddr': {
         this.svc(op.svc);
         this.laddrs.del(op.svc, op.addr | 0);
-        this.link.delLocal(op.addr | 0);
+        this.dropLaddr(op.addr | 0);
         return;
       }
       case 'addMark': {
@@ -2689,6 +2694,21 @@ export class Datapath implements Output {
     for (const l of this.laddrs.addrs()) out.add(l | 0);
     return [...out];
   }
+
+  /**
+   * A service no longer has LIP addr (--del-laddr, its service deleted): uvsd stops answering ARP
+   * for it, unless it was the last service's and connections still hold its ports: then, as DPVS
+   * keeps the address on its interface, until they give the last one back (laddrs.onDrained).
+   * Until 2026-12-07 it stopped at once, and a server whose neighbour entry for the LIP went stale
+   * could no longer answer those connections (a UDP flow went silent for its timeout).
+   */
+  private dropLaddr(addr: number): void {
+    if (!this.laddrs.configured(addr) && this.laddrs.isLaddr(addr)) this.drainingLips.add(addr);
+    else this.link.delLocal(addr);
+  }
+
+  /** LIPs no service has whose connections still hold ports: answered for until they end (dropLaddr). */
+  private readonly drainingLips = new Set<number>();
 
   /** The VIPs: services' addresses and marked ones (uvsadm --add-mark), each once. */
   vips(): number[] {

@@ -362,8 +362,14 @@ export class LaddrPools {
     const l = this.byAddr.get(addr);
     if (l === undefined) return;
     l.give(proto, port);
-    if (l.refs === 0 && l.held() === 0) this.byAddr.delete(addr);
+    if (l.refs === 0 && l.held() === 0) {
+      this.byAddr.delete(addr);
+      this.onDrained?.(addr);
+    }
   }
+
+  /** Told when a LIP no service has gives its last port back (the datapath stops answering ARP for it). */
+  onDrained: ((addr: number) => void) | undefined;
 
   /** Every LIP currently configured (uvsd answers ARP for them). */
   addrs(): number[] {
