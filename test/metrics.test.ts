@@ -711,6 +711,8 @@ test('uvsadm -Z [service] parses to the zero verb; trace arguments are checked b
   assert.throws(() => parseArgs(['-Z', '-t', `${VIP}:80`, '-r', '10.0.0.1'], { env }), /Illegal 'real-server' option with the 'zero' command/);
   assert.deepEqual(parseTraceArgs(['-u', `${VIP}:53`, '--count', '10'], env), { socket: '/tmp/s.sock', service: { proto: 'udp', addr: VIP, port: 53 }, count: 10 });
   assert.deepEqual(parseTraceArgs([], {}), { socket: '/run/uvs/uvsd.sock' });
+  // A port-zero service (-t VIP:0 -p) is traced by that address, as -L -t VIP:0 lists it.
+  assert.deepEqual(parseTraceArgs(['-t', `${VIP}:0`], env), { socket: '/tmp/s.sock', service: { proto: 'tcp', addr: VIP, port: 0 } });
   assert.deepEqual(parseTraceArgs(['-t', `${VIP}:80`, '--help'], env), { socket: '', help: true });
   assert.deepEqual(parseTraceArgs(['-h'], env), { socket: '', help: true });
   for (const [args, re] of [
@@ -718,7 +720,7 @@ test('uvsadm -Z [service] parses to the zero verb; trace arguments are checked b
     [['--count', 'ten'], /invalid --count "ten"/],
     [['-t', `${VIP}:80`, '-u', `${VIP}:53`], /multiple 'service-address'/],
     [['-t', '10.0.0.300:80'], /invalid service address "10\.0\.0\.300:80"/],
-    [['-t', VIP], /needs a port/],
+    [['-t', VIP], /needs a port \(\S+:0 for a port-zero service\)/],
     [['--bogus'], /unknown option '--bogus'/],
   ] as const) {
     assert.throws(() => parseTraceArgs(args, env), (e: Error) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'), args.join(' '));

@@ -56,7 +56,8 @@ export function parseTraceArgs(argv: readonly string[], env: Record<string, stri
     const proto = o.tcpService !== undefined ? 'tcp' : o.udpService !== undefined ? 'udp' : 'sctp';
     const a = parseAddrPort(text, proto, systemPortNames);
     if (a === undefined) throw new UsageError(`trace: invalid service address ${JSON.stringify(text)} (a.b.c.d:port)`);
-    if (a.port === undefined || a.port === 0) throw new UsageError(`trace: service ${JSON.stringify(text)} needs a port`);
+    // VIP:0 names a port-zero (all ports, -p) service, as -L -t VIP:0 does; a bare VIP is refused.
+    if (a.port === undefined) throw new UsageError(`trace: service ${JSON.stringify(text)} needs a port (${text}:0 for a port-zero service)`);
     cmd.service = { proto, addr: a.addr, port: a.port };
   }
   if (o.fwmarkService !== undefined) {
