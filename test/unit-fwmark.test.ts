@@ -11,7 +11,7 @@ import { formatConns, formatList, formatMarks, formatRules } from '../src/contro
 import { parseArgs, parseRules, UsageError } from '../src/control/ipvsadm.js';
 import { parseTraceArgs } from '../src/cli/trace.js';
 import { UvsError } from '../src/control/errors.js';
-import type { ListResult, MarkSpec } from '../src/control/protocol.js';
+import type { ListResult, MarkSpec, TracePollResult } from '../src/control/protocol.js';
 import { parseConfig } from '../src/control/config.js';
 import { configRig } from './helpers/config-rig.js';
 import { configError } from './helpers/config-error.js';
@@ -116,6 +116,27 @@ test('fwmark: with -p a NAT server with a port keeps each packet\'s port (ip_vs_
   const x = r.ctl.call('explain', { service: { proto: 'tcp', addr: VIP, port: 443 }, client: '192.0.2.10' }) as { dest: { addr: string; port: number } | null };
   assert.deepEqual(x.dest, { addr: RS[0].ip, port: 443 }, '--explain names that port too');
   assert.deepEqual(syn(r, '192.0.2.20', 1003, VIP, 80), { rs: 1, dport: 80 });
+});
+
+test('fwmark: with -p, --explain\'s why and uvsadm trace name a NAT server with a port by the port the connection keeps (443), as it goes, not the server\'s 8080', () => {
+  const r = fwmRig({ fwd: 'nat', ports: [8080, 0], persist: 300 });
+  const why = () => (r.ctl.call('explain', { service: { proto: 'tcp', addr: VIP, port: 443 }, client: '192.0.2.10' }) as { why: string }).why;
+  assert.match(why(), /rr: next available after the list head → 10\.0\.0\.11:443$/);
+  const { session } = r.ctl.call('traceStart', {}) as { session: number };
+  assert.deepEqual(syn(r, '192.0.2.10', 1001, VIP, 443), { rs: 0, dport: 443 });
+  assert.deepEqual(syn(r, '192.0.2.10', 1002, VIP, 80), { rs: 0, dport: 80 });
+  const p = r.ctl.call('tracePoll', { session }) as TracePollResult;
+  assert.deepEqual(p.events.map((e) => [e.server, e.why.replace(/^.*; /, '')]), [
+    [`${RS[0].ip}:443`, 'rr: next available after the list head → 10.0.0.11:443'],
+    [`${RS[0].ip}:80`, 'persistence: template 192.0.2.10/255.255.255.255 -> 10.0.0.11:80 hit, 1 connection(s), expires in 300 s'],
+  ]);
+  assert.match(why(), /-> 10\.0\.0\.11:443 hit/);
+  // Without -p the server's port is where every marked flow goes, and both say so.
+  r.ctl.editService({ ...FWM1, sched: 'rr', persist: 0 });
+  assert.match(why(), /→ 10\.0\.0\.1[12]:(8080|443)$/);
+  const d = syn(r, '192.0.2.30', 1003, VIP, 443);
+  const q = r.ctl.call('tracePoll', { session }) as TracePollResult;
+  assert.equal(q.events.at(-1)!.server, `${RS[d.rs].ip}:${d.dport}`);
 });
 
 test('fwmark: marks and -f services through the verbs: refusals change nothing; -L, -S and --get-marks print them; -S, -C (which keeps the marks), -R gives the same table', () => {

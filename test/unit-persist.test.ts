@@ -404,6 +404,36 @@ test('uvsadm trace on a persistent service: a connection its template places is 
   ]);
 });
 
+test('explain and uvsadm trace on a port-zero service whose NAT server has a port of its own (-r RIP:8080 -m): the server is named by the port the connection keeps (the client\'s), as it goes, never :8080', () => {
+  const r = rig();
+  const SVC0 = { ...TCP80, port: 0 };
+  r.ctl.addService({ ...SVC0, sched: 'rr', persist: 300 });
+  r.ctl.addDest({ service: SVC0, addr: RS[0].ip, port: 8080, fwd: 'nat' });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.sink.take();
+  const ask = (port: number) => r.ctl.call('explain', { service: { ...TCP80, port }, client: '192.0.2.10' }) as { dest: { addr: string; port: number } | null; why: string };
+  const before = ask(81);
+  assert.deepEqual(before.dest, { addr: RS[0].ip, port: 81 });
+  assert.match(before.why, /rr: next available after the list head → 10\.0\.0\.11:81$/);
+  const { session } = r.ctl.call('traceStart', {}) as { session: number };
+  const sent = (sport: number, dport: number): number => {
+    const out = r.run(tcpFrame(IN, { src: '192.0.2.10', dst: VIP, sport, dport, flags: TCP_FLAGS.SYN }));
+    assert.equal(out.length, 1, `SYN to :${dport} forwarded`);
+    return out[0]!.readUInt16BE(14 + 20 + 2);
+  };
+  // ip_vs_sched_persist: dport = the packet's unless it is svc->port (0 here): the server's 8080 is not used.
+  assert.deepEqual([sent(1, 81), sent(2, 82)], [81, 82]);
+  const p = r.ctl.call('tracePoll', { session }) as TracePollResult;
+  assert.deepEqual(p.events.map((e) => [e.service, e.server, e.why]), [
+    [`${VIP}:81`, `${RS[0].ip}:81`, 'persistence: no template for 192.0.2.10/255.255.255.255, a new one (300 s) made; rr: next available after the list head → 10.0.0.11:81'],
+    [`${VIP}:82`, `${RS[0].ip}:82`, 'persistence: template 192.0.2.10/255.255.255.255 -> 10.0.0.11:82 hit, 1 connection(s), expires in 300 s'],
+  ]);
+  const after = ask(83);
+  assert.deepEqual(after.dest, { addr: RS[0].ip, port: 83 });
+  assert.match(after.why, /-> 10\.0\.0\.11:83 hit/);
+  assert.doesNotMatch(before.why + after.why + p.events.map((e) => e.server + e.why).join(), /:8080/);
+});
+
 test('persistence: a template is ASSURED (-Lnc) once a connection of it reaches ESTABLISHED (TCP) or is confirmed (UDP: a second datagram through DR; through NAT a client datagram after a reply, not the reply alone), NONE before, as the kernel\'s ip_vs_control_assure_ct', () => {
   const state = (r: Rig, caddr: string) => templates(r).filter((c) => c.caddr === caddr).map((c) => c.state);
   const r = persistRig({ persist: 300 });

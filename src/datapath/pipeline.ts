@@ -191,6 +191,17 @@ const WARM_MIN_ENTRIES = 4096;
  *  its `vip` is the mark (int32) and its port 0. */
 export const PROTO_FWM = 0;
 
+/**
+ * Whether a new connection of svc to port dport keeps that port on a server that has a port of
+ * its own, as newConn's rport decides: a port-zero service's connection, an FTP data
+ * connection of a persistent port-21 service, and every connection of a persistent -f service
+ * (ip_vs_sched_persist maps only dport == svc->port). Only --explain and uvsadm trace ask (to
+ * name the server by the port the connection goes to).
+ */
+export function keepsClientPort(svc: { proto: number; port: number; persist: number }, dport: number): boolean {
+  return dport !== svc.port && !(svc.proto === PROTO_FWM && svc.persist === 0);
+}
+
 /** Whether a connection record's state is one of its protocol's (sync: a record is checked before it is installed). */
 function stateFits(proto: number, state: number): boolean {
   if (proto === PROTO_TCP) return state < S_UDP;
@@ -1597,6 +1608,7 @@ export class Datapath implements Output {
     // but not under persistence: ip_vs_sched_persist maps only dport == svc->port, never so for a
     // mark service (its svc->port is 0).
     const rport = this.dt.port[dest] !== 0 && (dport === svc.port || (svc.proto === PROTO_FWM && tpl < 0)) ? this.dt.port[dest] : dport;
+    // (keepsClientPort below says the same for --explain and uvsadm trace.)
     const fwd = this.dt.fwd[dest];
     const fw = FORWARDERS[fwd] as Forwarder;
     const noOutput = fw.noOutput;
@@ -2034,12 +2046,13 @@ export class Datapath implements Output {
    */
   private traceTemplate(svc: SvcRuntime, cnet: number, t: number, hit: boolean): void {
     const f = this.flow;
+    const keep = keepsClientPort(svc, f.dport);
     if (hit) {
-      this.trace.hit(svc, this.dt, f, this.link.now, this.ct.dest[t], explainAt(f.dport, () => this.templateHit(svc, cnet, t)));
+      this.trace.hit(svc, this.dt, f, this.link.now, this.ct.dest[t], explainAt(f.dport, () => this.templateHit(svc, cnet, t), keep), keep);
       return;
     }
-    const persist = explainAt(f.dport, () => (t < 0 ? this.templateNone(svc, cnet, 'made') : this.templateGone(svc, cnet, t, 'made')));
-    this.trace.decide(svc, this.dt, f, this.link.now, persist);
+    const persist = explainAt(f.dport, () => (t < 0 ? this.templateNone(svc, cnet, 'made') : this.templateGone(svc, cnet, t, 'made')), keep);
+    this.trace.decide(svc, this.dt, f, this.link.now, persist, keep);
   }
 
   /** A one-packet (-o) entry after its datagram went out: nothing of it stays. */
@@ -2082,7 +2095,9 @@ export class Datapath implements Output {
    */
   explain(svcId: number, src: number, sport: number, daddr?: number, dport?: number): DpExplanation {
     // A port-zero service's servers are named by the port the connection would go to.
-    return explainAt(dport ?? this.svc(svcId).port, () => this.explainNow(svcId, src, sport, daddr, dport));
+    const svc = this.svc(svcId);
+    const port = dport ?? svc.port;
+    return explainAt(port, () => this.explainNow(svcId, src, sport, daddr, dport), keepsClientPort(svc, port));
   }
 
   private explainNow(svcId: number, src: number, sport: number, daddr?: number, dport?: number): DpExplanation {

@@ -51,6 +51,8 @@ export class TraceRing {
   readonly why: string[];
   /** Workers: events lost before they reached this ring (a worker's ring overwrote them). */
   missed = 0;
+  /** The event being noted keeps the client's port on any server (note() to chosen()). */
+  private clientPort = false;
 
   constructor(cap = TRACE_CAP) {
     this.cap = cap;
@@ -73,13 +75,13 @@ export class TraceRing {
    * state), after `persist` (a persistent service: what became of the client's template). Only
    * called while tracing, so the allocation in explain() is off the normal path.
    */
-  decide(svc: SchedService & { id: number; scheduler: Scheduler }, dt: DestTable, f: Flow, now: number, persist = ''): void {
-    const i = this.note(svc, f, now);
+  decide(svc: SchedService & { id: number; scheduler: Scheduler }, dt: DestTable, f: Flow, now: number, persist = '', clientPort = false): void {
+    const i = this.note(svc, f, now, clientPort);
     const s = svc.scheduler;
     let why = s.name;
     if (s.explain !== undefined) {
       try {
-        why = explainAt(f.dport, () => (s.explain as NonNullable<Scheduler['explain']>)(svc, dt, f).why);
+        why = explainAt(f.dport, () => (s.explain as NonNullable<Scheduler['explain']>)(svc, dt, f).why, clientPort);
       } catch (e) {
         why = `${s.name} (explain failed: ${(e as Error).message})`;
       }
@@ -88,14 +90,15 @@ export class TraceRing {
   }
 
   /** A connection a persistence template placed on `dest` (no scheduler asked): why says so. */
-  hit(svc: SchedService & { id: number; scheduler: Scheduler }, dt: DestTable, f: Flow, now: number, dest: number, why: string): void {
-    this.why[this.note(svc, f, now)] = why;
+  hit(svc: SchedService & { id: number; scheduler: Scheduler }, dt: DestTable, f: Flow, now: number, dest: number, why: string, clientPort = false): void {
+    this.why[this.note(svc, f, now, clientPort)] = why;
     this.chosen(dest, dt);
   }
 
   /** The flow's fields into the next slot (committed by chosen()); returns the slot. */
-  private note(svc: SchedService & { id: number; scheduler: Scheduler }, f: Flow, now: number): number {
+  private note(svc: SchedService & { id: number; scheduler: Scheduler }, f: Flow, now: number, clientPort: boolean): number {
     const i = this.seq % this.cap;
+    this.clientPort = clientPort;
     this.time[i] = now;
     this.proto[i] = f.proto;
     this.saddr[i] = f.saddr;
@@ -153,8 +156,9 @@ export class TraceRing {
     const i = this.seq % this.cap;
     this.dest[i] = dest;
     this.raddr[i] = dest >= 0 ? dt.addr[dest] : 0;
-    // A port-zero service's server (port 0) takes the client's port.
-    this.rport[i] = dest >= 0 ? dt.port[dest] || this.dport[i] : 0;
+    // A port-zero service's server (port 0) takes the client's port, and so does every server of
+    // a connection that keeps it (note()'s clientPort: as the datapath's rport).
+    this.rport[i] = dest < 0 ? 0 : this.clientPort ? this.dport[i] : dt.port[dest] || this.dport[i];
     this.seq++;
   }
 }

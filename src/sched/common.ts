@@ -20,20 +20,30 @@ export function wlcPick(svc: SchedService, dt: DestTable): number {
 
 /** The client's destination port while an explanation runs (explainAt); 0 otherwise. */
 let flowPort = 0;
+/** Whether that connection keeps the client's port whatever its server's port (explainAt). */
+let flowPortAlways = false;
 
 /** "10.0.0.11:80", how explain() names a destination slot: a port-zero service's server (port 0)
- *  by the port the connection goes to, the client's (inside explainAt). */
+ *  by the port the connection goes to, the client's (inside explainAt), and every server so
+ *  where the connection keeps the client's port (explainAt's clientPort). */
 export function destName(dt: DestTable, d: number): string {
-  return d < 0 ? 'none' : `${formatIp(dt.addr[d])}:${dt.port[d] || flowPort}`;
+  return d < 0 ? 'none' : `${formatIp(dt.addr[d])}:${flowPortAlways ? flowPort : dt.port[d] || flowPort}`;
 }
 
-/** f(), with destName naming port-0 servers by `port` (the port the client connects to). */
-export function explainAt<T>(port: number, f: () => T): T {
+/**
+ * f(), with destName naming port-0 servers by `port` (the port the client connects to), and
+ * every server by it with clientPort: a connection that keeps the client's port on a server with
+ * a port of its own (a port-zero service's, a persistent -f service's, an FTP data connection's;
+ * the datapath's rport, keepsClientPort in src/datapath/pipeline.ts).
+ */
+export function explainAt<T>(port: number, f: () => T, clientPort = false): T {
   flowPort = port;
+  flowPortAlways = clientPort;
   try {
     return f();
   } finally {
     flowPort = 0;
+    flowPortAlways = false;
   }
 }
 
