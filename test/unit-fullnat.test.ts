@@ -8,7 +8,7 @@ import { CLIENT, DIR_MAC, ROUTER_MAC, RS, VIP, rig } from './helpers/harness.js'
 import { parseIp } from '../src/datapath/addr.js';
 import { Laddr, setLaddrStart } from '../src/modes/laddr.js';
 import { PROTO_TCP, PROTO_UDP } from '../src/datapath/frame.js';
-import { formatConns, formatLaddrs } from '../src/control/printers.js';
+import { formatConns, formatLaddrs, formatRules } from '../src/control/printers.js';
 import { sumLaddrUsage } from '../src/modes/laddr.js';
 import { createMetrics } from '../src/metrics/collectors.js';
 import { parseExposition } from './helpers/prom.js';
@@ -79,6 +79,26 @@ test('TCP and UDP take ports independently on the same LIP; a pool of 3 establis
   assert.equal(ex.get('uvs_laddr_ports_in_use', { laddr: LIP, proto: 'tcp' }), 3);
   assert.equal(ex.get('uvs_laddr_ports_in_use', { laddr: LIP, proto: 'udp' }), 1);
   assert.equal(ex.get('uvs_laddr_conflicts_total', { laddr: LIP }), 1);
+});
+
+test('a -f service\'s FULLNAT servers take their LIP from --add-laddr -f: a marked flow leaves from it; --get-laddr names the service FWM N, as -L does (0.0.0.0:0 before), and -S writes --add-laddr -f N', () => {
+  const r = rig({ connMax: 8192 });
+  const FWM1 = { proto: 'tcp' as const, addr: '0.0.0.0', port: 0, fwmark: 1 };
+  r.ctl.call('addMark', { fwmark: 1, proto: 'tcp', addr: VIP, portMin: 80, portMax: 81 });
+  r.ctl.addService({ ...FWM1, sched: 'rr' });
+  r.ctl.addDest({ service: FWM1, addr: RS[0].ip, port: 0, fwd: 'fullnat', weight: 1 });
+  r.ctl.addLaddr({ service: FWM1, addr: LIP, portMin: 5000, portMax: 5009 });
+  r.learn(RS[0].ip, RS[0].mac);
+  r.sink.take();
+  const out = r.run(tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 1, dport: 81, flags: TCP_FLAGS.SYN }));
+  assert.equal(out.length, 1);
+  assert.deepEqual([out[0]!.readUInt32BE(26), out[0]!.readUInt16BE(34), out[0]!.readUInt16BE(36)], [parseIp(LIP) >>> 0, 5000, 81], 'from LIP:5000 to the flow\'s own port');
+  const usage = r.ctl.call('laddrUsage', {}) as { addr: string; tcp: number; udp: number; conflicts: number }[];
+  assert.equal(formatLaddrs(r.ctl.list().services, usage, { numeric: true }),
+    'VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS\n' +
+    `${'FWM  1'.padEnd(20)} 1\n` +
+    `${''.padEnd(30)}${LIP.padEnd(21)}0          1\n`);
+  assert.match(formatRules(r.ctl.list(), { numeric: true }), new RegExp(`\\n--add-laddr -f 1 -z ${LIP.replace(/\./g, '\\.')}:5000-5009\\n`));
 });
 
 test('the LIP usage of several workers is summed by address', () => {

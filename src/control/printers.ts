@@ -401,7 +401,9 @@ export function formatLaddrs(services: readonly ServiceInfo[], usage: readonly L
   const of = new Map(usage.map((u) => [u.addr, u]));
   let out = `${left('VIP:VPORT', 20)} ${left('TOTAL', 8)} ${left('SNAT_IP', 20)} ${left('CONFLICTS', 10)} CONNS\n`;
   for (const s of sorted(services, compareServices, opts.nosort)) {
-    out += `${left(addrPort(s.addr, s.port, s.proto, opts), 20)} ${int(s.laddrs.length)}\n`;
+    // A -f service has no VIP:VPORT (its address reads 0.0.0.0:0): named as -L names it.
+    const name = s.fwmark !== undefined ? `FWM  ${s.fwmark}` : addrPort(s.addr, s.port, s.proto, opts);
+    out += `${left(name, 20)} ${int(s.laddrs.length)}\n`;
     for (const l of s.laddrs) {
       // The LIP's own numbers: a LIP several services share shows its ports over all of them.
       const u = of.get(l);
@@ -604,9 +606,9 @@ Usage:
   ${p} -d -t|u|f service-address -r server-address
   ${p} -L|l [options]
   ${p} --set tcp tcpfin udp
-  ${p} --add-laddr -t|u service-address -z local-address[:port-port]
-  ${p} --del-laddr -t|u service-address -z local-address
-  ${p} --get-laddr [-t|u service-address]
+  ${p} --add-laddr -t|u|f service-address -z local-address[:port-port]
+  ${p} --del-laddr -t|u|f service-address -z local-address
+  ${p} --get-laddr [-t|u|f service-address]
   ${p} --add-mark|--del-mark -f fwmark -t|u address[:port[-port]]
   ${p} --get-marks
   ${p} --neigh | --neigh-flush [address]
