@@ -14,6 +14,7 @@ import { parseExposition, promtool, promtoolCheck, type Exposition } from './hel
 import { createMetrics, type MetricsOptions } from '../src/metrics/collectors.js';
 import { RateEstimator } from '../src/metrics/rates.js';
 import { statusJson } from '../src/metrics/status.js';
+import { statusTexts } from './helpers/status-text.js';
 import { STATUS_PAGE } from '../src/metrics/page.js';
 import { HealthManager } from '../src/health/manager.js';
 import { withHealth } from '../src/health/report.js';
@@ -455,6 +456,41 @@ test('status JSON is linear in removed servers: 4,000 services each with a serve
     best = Math.min(best, native.threadCpuMs() - c0);
   }
   assert.ok(best < 400, `statusJson took ${best.toFixed(1)} ms of CPU for ${n} removed servers`);
+});
+
+test('status JSON: a service\'s rates are its own, as --rate\'s service line: a deleted server\'s share stays in them, a new service in its id starts from 0', () => {
+  const r = drRig({ weights: [1, 1] });
+  const tcp = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const rates = new RateEstimator(r.dp);
+  const svcRates = () => statusJson(r.dp, rates).services[0]!.rates;
+  rates.sample(0);
+  r.run(...Array.from({ length: 40 }, (_v, i) => syn(6000 + i))); // rr: 20 to each server
+  rates.sample(2000);
+  // 40 connections in 2 s = 20/s; the first estimate a quarter of it.
+  assert.equal(svcRates().cps, 5);
+  // The first server goes (uvsadm -d, a failed check): nothing more arrives in the next 2 s.
+  r.ctl.call('deleteDest', { service: tcp, addr: RS[0]!.ip, port: 80 });
+  rates.sample(4000);
+  // The service's estimate decays from 5 (5 + (0 - 5) / 4), as IPVS's svc->stats estimator and
+  // `--rate`'s service line; the sum of the servers left would be the second's 2.5 decayed, 1.875.
+  assert.equal(svcRates().cps, 3.75);
+  r.ctl.estimate();
+  r.ctl.estimate();
+  assert.ok(r.ctl.list().services[0]!.rate.cps > 0, '--rate\'s service line has the deleted server\'s share too');
+  // The status JSON writer (the bytes /status.json sends) says the same.
+  const { written, objects } = statusTexts(r.dp, rates);
+  assert.equal(written, objects);
+  assert.equal((JSON.parse(written) as { rates: { cps: number } }[])[0]!.rates.cps, 3.75);
+  // A service deleted and another added in its id: its rates start from its own zero totals.
+  r.ctl.call('deleteService', tcp);
+  r.ctl.call('addService', { ...tcp, sched: 'rr' });
+  r.ctl.call('addDest', { service: tcp, addr: RS[1]!.ip, port: 80, fwd: 'dr', weight: 1 });
+  assert.deepEqual(svcRates(), { cps: 0, inpps: 0, inbps: 0, outpps: 0, outbps: 0 }, 'nothing of the deleted service');
+  rates.sample(6000);
+  assert.equal(svcRates().cps, 0, 'the first step starts the new service\'s row');
+  r.run(...Array.from({ length: 8 }, (_v, i) => syn(7000 + i)));
+  rates.sample(8000);
+  assert.equal(svcRates().cps, 1, '8 connections in 2 s: 4/s, a quarter of it');
 });
 
 test('status JSON: services, servers with weight, forwarding, health, active/inactive, rates and drops', () => {

@@ -6,7 +6,7 @@
 
 import { DEST_F_USED, STAT_CONNS, STAT_IN_BYTES, STAT_IN_PKTS, STAT_OUT_BYTES, STAT_OUT_PKTS } from '../datapath/dests.js';
 import { C } from '../datapath/counters.js';
-import type { Datapath } from '../datapath/pipeline.js';
+import type { Datapath, SvcRuntime } from '../datapath/pipeline.js';
 import { EST_CHECK_ROWS, EST_TICKS, RateTable, walkTick } from '../control/estimator.js';
 
 export const EST_INTERVAL_MS = 2000;
@@ -37,6 +37,20 @@ export class RateEstimator {
   private readonly dp: Datapath;
   /** A row per destination slot, all of them from the start (no growth on a tick). */
   private readonly dests: RateTable;
+  /**
+   * A row per service id: the service's own rates, on its never-zeroed totals (its servers' and
+   * what its deleted servers had, SvcRuntime.retired), as IPVS estimates svc->stats apart from
+   * each dest's and as `ipvsadm --rate`'s service line: a server deleted (by hand, a reload, a
+   * failed check) does not take its share out of the service's rates. Until 2026-12-07 the page
+   * showed the sum of the current servers' rates, which dropped by the deleted server's share.
+   */
+  private readonly svcs: RateTable;
+  /** Per service id: the service its row was stepped for (a new service in a reused id starts
+   *  its row again: svcTag) and that row's tag. */
+  private readonly svcOf: (SvcRuntime | undefined)[] = [];
+  private readonly svcTag: number[] = [];
+  /** Service totals, filled per service before its row's step. */
+  private readonly svcNow: Float64Array;
   private readonly drops: RateTable;
   private readonly link = new RateTable(LINK.length);
   /** Frames lost before the datapath, by the port's reason (MetricsOptions.portDrops). */
@@ -56,6 +70,8 @@ export class RateEstimator {
     this.portDrops = portDrops;
     this.drops = new RateTable(dp.counters.d.length);
     this.dests = new RateTable(STATS, dp.dt.max);
+    this.svcs = new RateTable(STATS, dp.dt.max);
+    this.svcNow = this.svcs.now;
   }
 
   /** Rows stepped, ever (tests). */
@@ -105,12 +121,16 @@ export class RateEstimator {
     return true;
   }
 
-  /** A service's servers in use, stepped on their never-zeroed totals (dt.total(d, k) of the five, in the order of Rates). */
-  private readonly stepService = (svc: { readonly dests: ArrayLike<number> }): void => {
+  /** A service's servers in use, stepped on their never-zeroed totals (dt.total(d, k) of the five, in the order of Rates),
+   *  then the service's own row on the sum of those and what its deleted servers had (SvcRuntime.retired). */
+  private readonly stepService = (svc: SvcRuntime, id: number): void => {
     const dt = this.dp.dt;
     const rows = this.dests;
     const now = rows.now;
     const kept = dt.kept;
+    const sn = this.svcNow;
+    const ret = svc.retired;
+    for (let k = 0; k < STATS; k++) sn[k] = ret[k];
     const ds = svc.dests;
     for (let i = 0; i < ds.length; i++) {
       const d = ds[i];
@@ -121,8 +141,14 @@ export class RateEstimator {
       now[2] = kept[o + STAT_IN_BYTES] + dt.inBytes[d];
       now[3] = kept[o + STAT_OUT_PKTS] + dt.outPkts[d];
       now[4] = kept[o + STAT_OUT_BYTES] + dt.outBytes[d];
+      for (let k = 0; k < STATS; k++) sn[k] += now[k];
       rows.step(d, dt.gen[d], this.secs);
     }
+    if (this.svcOf[id] !== svc) {
+      this.svcOf[id] = svc;
+      this.svcTag[id] = (this.svcTag[id] ?? 0) + 1;
+    }
+    this.svcs.step(id, this.svcTag[id]!, this.secs);
   };
 
   /** All the ticks at once (tests call it with their own clock, every EST_INTERVAL_MS). */
@@ -140,6 +166,9 @@ export class RateEstimator {
     this.secs = secs;
     this.at = t;
     this.svc = t;
+    // The tick's deleted services let go (a deleted service's scheduler state is not kept here).
+    const svcOf = this.svcOf;
+    for (let id = t; id < svcOf.length; id += EST_TICKS) if (svcOf[id] !== undefined && this.dp.services[id] === undefined) svcOf[id] = undefined;
     if (t !== 0) return;
     this.drops.now.set(this.dp.counters.d);
     this.drops.step(0, 0, secs);
@@ -160,6 +189,21 @@ export class RateEstimator {
     const g = this.dp.dt.gen[d];
     const r = (k: number): number => this.dests.rate(d, g, k);
     return { cps: r(0), inpps: r(1), inbps: r(2), outpps: r(3), outbps: r(4) };
+  }
+
+  /** The service's own rates (its row: not lowered when a server is deleted); zeros for a service its tick has not stepped yet. */
+  service(svc: SvcRuntime): Rates {
+    const id = svc.id;
+    const g = this.svcOf[id] === svc ? this.svcTag[id]! : -1;
+    const r = (k: number): number => (g < 0 ? 0 : this.svcs.rate(id, g, k));
+    return { cps: r(0), inpps: r(1), inbps: r(2), outpps: r(3), outbps: r(4) };
+  }
+
+  /** service(svc) written into `into` (in the order of Rates), no object made (/status.json's writer). */
+  serviceInto(svc: SvcRuntime, into: Float64Array): void {
+    const id = svc.id;
+    const g = this.svcOf[id] === svc ? this.svcTag[id]! : -1;
+    for (let k = 0; k < STATS; k++) into[k] = g < 0 ? 0 : this.svcs.rate(id, g, k);
   }
 
   /** dest(d) written into `into` (in the order of Rates) where dest() makes an object (/status.json's writer). */

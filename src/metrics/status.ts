@@ -107,18 +107,6 @@ export interface StatusJson {
   services: StatusService[];
 }
 
-function sumRates(rs: Rates[]): Rates {
-  const out: Rates = { cps: 0, inpps: 0, inbps: 0, outpps: 0, outbps: 0 };
-  for (const r of rs) {
-    out.cps += r.cps;
-    out.inpps += r.inpps;
-    out.inbps += r.inbps;
-    out.outpps += r.outpps;
-    out.outbps += r.outbps;
-  }
-  return out;
-}
-
 const NO_RATES: Rates = { cps: 0, inpps: 0, inbps: 0, outpps: 0, outbps: 0 };
 
 function quorumOf({ service: _service, ...q }: HealthQuorum): StatusQuorum {
@@ -558,7 +546,7 @@ export function* statusWalk(dp: Datapath, rates: RateEstimator, src: StatusSourc
         servers: s.dests.length,
         ...(q === undefined ? {} : { quorum: quorumOf(q) }),
         conns: st[STAT_CONNS], inPkts: st[STAT_IN_PKTS], inBytes: st[STAT_IN_BYTES], outPkts: st[STAT_OUT_PKTS],
-        outBytes: st[STAT_OUT_BYTES], noDest: c.svcNoDest[s.id], rates: sumRates(dests.map((d) => d.rates)), dests,
+        outBytes: st[STAT_OUT_BYTES], noDest: c.svcNoDest[s.id], rates: rates.service(s), dests,
       };
     }
   }
@@ -584,7 +572,6 @@ function* writeServices(dp: Datapath, rates: RateEstimator, slots: number, healt
   const noDest = dp.counters.svcNoDest;
   const st = new Float64Array(5);
   const r = new Float64Array(5);
-  const sum = new Float64Array(5);
   /** The quorum's sorry server's key (serverKeyInto), -1: none. */
   const sorryKey = new Float64Array(1);
   /** A service's address (int32) and a -f service's mark (uint32), for ByteOut.ipAt / numAt. */
@@ -641,15 +628,11 @@ function* writeServices(dp: Datapath, rates: RateEstimator, slots: number, healt
     }
     out.text(',"noDest":');
     out.numAt(noDest, s.id);
-    // The service's rates (the sum of its servers', as sumRates), written before them: summed first.
+    // The service's own rates (RateEstimator.service: what deleted servers had included, as --rate's service line).
     const ds = s.dests;
-    sum.fill(0);
-    for (let j = 0; j < ds.length; j++) {
-      rates.destInto(ds[j]!, r);
-      for (let k = 0; k < 5; k++) sum[k] += r[k]!;
-    }
+    rates.serviceInto(s, r);
     out.text(',"rates":');
-    writeRates(out, sum);
+    writeRates(out, r);
     out.text(',"dests":[');
     let firstDest = true;
     for (let j = 0; j < ds.length; j++) {
