@@ -515,6 +515,18 @@ test('status JSON: services, servers with weight, forwarding, health, active/ina
   assert.equal(st.drops.find((d) => d.reason.startsWith('port_')), undefined, 'no port drops without a port that counts them');
 });
 
+test('status page numbers: three significant digits with K/M/G/T, a value rounding up written in the next width or unit', () => {
+  const src = /function num\(v\) \{[\s\S]*?\n\}/.exec(STATUS_PAGE)?.[0];
+  assert.ok(src, 'the page has num()');
+  const num = new Function(`${src}; return num;`)() as (v: number) => string;
+  const cases: [number, string][] = [
+    [0, '0'], [0.04, '0'], [2.5, '2.5'], [999.94, '999.9'], [999.96, '1.00K'], [1234, '1.23K'], [9994, '9.99K'],
+    [9999, '10.0K'], [99949, '99.9K'], [99990, '100K'], [123456, '123K'], [999_400, '999K'], [999_600, '1.00M'],
+    [1.5e9, '1.50G'], [999.7e9, '1.00T'], [2.5e15, '2500T'],
+  ];
+  assert.deepEqual(cases.map(([v]) => num(v)), cases.map(([, t]) => t));
+});
+
 test('status JSON: frames the port lost before the datapath are drops port_<reason>, with their rate', () => {
   const r = drRig();
   let queueFull = 100;

@@ -67,11 +67,15 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 function num(v) {
-  if (v < 1000) return String(Math.round(v * 10) / 10);
+  const r = Math.round(v * 10) / 10;
+  if (r < 1000) return String(r);
+  // Three significant digits; a value that rounds up to the next width or unit is written in it
+  // (9999 is 10.0K, 999,600 is 1.00M: not 10.00K and 1000K).
   const u = ["K", "M", "G", "T"];
-  let i = -1;
-  while (v >= 1000 && i < u.length - 1) { v /= 1000; i++; }
-  return v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0) + u[i];
+  let i = 0;
+  v /= 1000;
+  while (v >= 999.5 && i < u.length - 1) { v /= 1000; i++; }
+  return v.toFixed(v < 9.995 ? 2 : v < 99.95 ? 1 : 0) + u[i];
 }
 function bits(bytesPerS) { return num(bytesPerS * 8) + "bit/s"; }
 function dur(s) {
