@@ -695,6 +695,12 @@ test('grafana dashboard: valid JSON whose queries use only metrics uvsd exports'
   for (const must of ['uvs_service_in_packets_total', 'uvs_service_no_dest_total', 'uvs_dest_in_packets_total', 'uvs_drops_total', 'uvs_conn_table_entries', 'uvs_dest_up', 'uvs_ha_group_master', 'uvs_sync_messages_sent_total']) {
     assert.ok(used.has(must), `dashboard has no panel on ${must}`);
   }
+  // The TAP's forwarded packets both ways: a NAT or FULLNAT director forwards the replies too
+  // (uvs_fwd_packets_total alone, labelled "forwarded", showed half of what it forwarded).
+  const tap = dash.panels.find((p) => p.title === 'Frames on the TAP')!;
+  const fwd = (tap.targets as { expr: string; legendFormat: string }[]).filter((t) => /uvs_fwd_(out_)?packets_total/.test(t.expr));
+  assert.deepEqual(fwd.map((t) => /uvs_fwd_(?:out_)?packets_total/.exec(t.expr)![0]).sort(), ['uvs_fwd_out_packets_total', 'uvs_fwd_packets_total']);
+  assert.ok(fwd.every((t) => /forwarded (to servers|back to clients)/.test(t.legendFormat)), fwd.map((t) => t.legendFormat).join(', '));
   // Several directors in one Prometheus: every series is picked by the director variable, and the
   // process series (any program's) only where they are uvsd's.
   for (const expr of exprs.filter((e) => !e.startsWith('label_values(uvs_conn_table_capacity'))) {
