@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { Server } from 'node:net';
@@ -609,6 +609,40 @@ test('uvsadm --status and -L --daemon against an older uvsd (fields it never sen
     const d = await uvsadm(['-L', '--daemon'], { socket: path });
     assert.equal(d.code, 0, d.stderr);
     assert.match(d.stdout, /^role master \(sync sent=\d+ received=\d+ lost=\d+ auth_failed=\d+ other_syncid=\d+\)$/m);
+  } finally {
+    srv.close();
+  }
+});
+
+test('uvsadm trace whose reader is gone (| head -1) ends at its next line and closes its session (it polled on, writing to nobody)', async () => {
+  // A uvsd with a decision at every poll.
+  const calls: string[] = [];
+  const event = { time: '2026-12-07T18:00:00.000Z', proto: 'tcp', client: '192.168.8.100:40000', service: '192.168.8.200:80', server: '192.168.8.20:80', sched: 'rr', why: 'rr' };
+  const path = join(dir, 'trace.sock');
+  const srv = await listenControl(path, (verb) => {
+    calls.push(verb);
+    if (verb === 'traceStart') return { session: 7 };
+    if (verb === 'tracePoll') return { events: [event], drops: [], lost: 0, more: false };
+    if (verb === 'traceStop') return null;
+    throw new UvsError('UNKNOWN_VERB', verb);
+  }, (e) => {
+    throw e;
+  });
+  try {
+    const child = spawn(process.execPath, ['bin/uvsadm', '--socket', path, 'trace'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    // The first line read, then the reader goes away, as head -1 does.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await Promise.race([
+      new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c))),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still running 5 s after its reader went away'), 5000)),
+    ]);
+    if (code === 'still running 5 s after its reader went away') child.kill();
+    assert.equal(code, 0, stderr);
+    assert.equal(calls.at(-1), 'traceStop', 'its session closed in uvsd');
+    assert.doesNotMatch(stderr, /EPIPE|at /);
   } finally {
     srv.close();
   }

@@ -91,6 +91,13 @@ export async function runTrace(cmd: TraceCommand, out: (s: string) => void, err:
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // The reader gone (`uvsadm trace | head -1`, `| grep -m1 ...`): the next line's write fails
+  // EPIPE, and trace ends as after Ctrl-C (its session in uvsd closed), as tcpdump ends on
+  // SIGPIPE. Until 2026-12-07 it polled on, writing to nobody, until killed.
+  const onOutError = (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') stop = true;
+  };
+  process.stdout.on('error', onOutError);
   try {
     session = (await client.call('traceStart', cmd.service === undefined ? {} : { service: cmd.service })).session;
     const s = cmd.service;
@@ -115,6 +122,7 @@ export async function runTrace(cmd: TraceCommand, out: (s: string) => void, err:
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.stdout.off('error', onOutError);
     if (session !== undefined) await client.call('traceStop', { session }).catch(() => undefined);
     client.close();
   }
