@@ -647,3 +647,20 @@ test('uvsadm trace whose reader is gone (| head -1) ends at its next line and cl
     srv.close();
   }
 });
+
+test('output that cannot be written (-S > a file on a full disk: /dev/full) is one line naming the error, exit 1, not a stack trace', async () => {
+  const toFull = (args: string[]) => new Promise<Run>((resolve) => {
+    execFile('sh', ['-c', 'exec "$@" > /dev/full', 'sh', process.execPath, 'bin/uvsadm', '--socket', sockPath, ...args], { cwd: repoRoot },
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr }));
+  });
+  await must(['-A', '-t', '192.168.8.230:80', '-s', 'rr']);
+  try {
+    for (const args of [['-S', '-n'], ['-L', '-n'], ['-h']]) {
+      const r = await toFull(args);
+      assert.equal(r.code, 1, `uvsadm ${args.join(' ')} > /dev/full: ${r.stderr}`);
+      assert.equal(r.stderr, 'uvsadm: cannot write the output: ENOSPC: no space left on device\n', `uvsadm ${args.join(' ')} > /dev/full`);
+    }
+  } finally {
+    await must(['-D', '-t', '192.168.8.230:80']);
+  }
+});

@@ -255,9 +255,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-// `uvsadm -Ln | head -1` must not die with an EPIPE stack trace.
+// `uvsadm -Ln | head -1` must not die with an EPIPE stack trace (trace ends on it: trace.ts).
+// Output that cannot be written otherwise (`uvsadm -S > rules` on a full disk: ENOSPC; EIO) is
+// one line and exit 1; until 2026-12-07 it was Node's stack trace of the exception.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code !== 'EPIPE') throw e;
+  if (e.code === 'EPIPE') return;
+  process.stderr.write(`uvsadm: cannot write the output: ${e.message.replace(/, write$/, '')}\n`);
+  process.exit(EXIT_LIST_FAILED);
 });
 
 main(process.argv).then(
