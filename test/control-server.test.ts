@@ -12,7 +12,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import net, { connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { handleLine, listenControl, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
+import { handleLine, listenControl, refusals, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
 import { hasLongArray, jsonStringBytes, streamedText, stringifySliced } from '../src/control/slices.js';
 import { DIR_MAC, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.js';
 import { udpFrame } from './helpers/frames.js';
@@ -944,4 +944,20 @@ test('the socket file removed under the server (rm, a cleanup of /run): bound ag
   } finally {
     before.close();
   }
+});
+
+test('refused connections are told at most once per period, the first at once and the rest of a burst in one call at the period\'s end (they were told only with a refusal after a quiet period)', async () => {
+  const told: Array<[string, number]> = [];
+  const refuse = refusals((reason, n) => told.push([reason, n]), 200);
+  refuse('too many connections');
+  assert.deepEqual(told, [['too many connections', 1]], 'the first at once');
+  for (let i = 0; i < 70; i++) refuse('too many connections');
+  refuse('accept failed: EMFILE');
+  assert.equal(told.length, 1, 'within the period: counted');
+  await new Promise((r) => setTimeout(r, 400));
+  assert.deepEqual(told, [['too many connections', 1], ['accept failed: EMFILE', 71]], 'the burst told at the period\'s end, with the last reason');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(told.length, 2, 'nothing more to tell: no line');
+  refuse('too many connections');
+  assert.deepEqual(told.at(-1), ['too many connections', 1], 'after a quiet period: at once');
 });

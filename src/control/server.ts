@@ -340,18 +340,31 @@ function drained(sock: net.Socket, high: number): Promise<void> | undefined {
   });
 }
 
-/** Counts refused connections; tells onRefused at most once per REFUSED_LOG_MS (the reason of the one that did, how many since). */
-export function refusals(onRefused: OnRefused | undefined): (reason: string) => void {
+/**
+ * Counts refused connections; tells onRefused at most once per `everyMs` (the reason of the last
+ * one, how many since the last call): the first at once, those that come within `everyMs` of it
+ * `everyMs` after it, in one call. Until 2026-12-07 those were told only with the next refusal
+ * after a quiet `everyMs`, maybe days later: a burst of 72 refusals was logged as `refused: 1`.
+ */
+export function refusals(onRefused: OnRefused | undefined, everyMs = REFUSED_LOG_MS): (reason: string) => void {
   let refused = 0;
   let last = -Infinity;
+  let lastReason = '';
+  let timer: NodeJS.Timeout | undefined;
+  const tell = (): void => {
+    timer = undefined;
+    if (refused === 0) return;
+    onRefused!(lastReason, refused);
+    refused = 0;
+    last = performance.now();
+  };
   return (reason) => {
     refused++;
+    lastReason = reason;
+    if (onRefused === undefined || timer !== undefined) return;
     const now = performance.now();
-    if (onRefused !== undefined && now - last >= REFUSED_LOG_MS) {
-      onRefused(reason, refused);
-      refused = 0;
-      last = now;
-    }
+    if (now - last >= everyMs) tell();
+    else timer = setTimeout(tell, last + everyMs - now).unref(); // never keeps uvsd from exiting
   };
 }
 
