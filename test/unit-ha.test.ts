@@ -33,6 +33,7 @@ import { SYNC_KEY_MAX, syncKeyOf } from '../src/control/verbs.js';
 import { synproxyHandshake, tsOption } from './helpers/synproxy.js';
 import { F_CONFIRMED, F_SYNPROXY, F_TEMPLATE, PROTO_TPL } from '../src/datapath/conntable.js';
 import { setLaddrStart } from '../src/modes/laddr.js';
+import { controlDispatch } from '../src/control/dispatch.js';
 
 // These tests name the local ports a LIP hands out: allocation from the first port of the range
 // (uvsd begins at a random one: Laddr's constructor; its own test in unit-fullnat.test.ts).
@@ -1934,3 +1935,16 @@ test('IPsec ESP that keeps a client\'s IKE connection (UDP 500) alive on the mas
   assert.ok(out, 'the new master carries the tunnel');
   assert.equal(out.readUInt32BE(30), parseIp(RS[0].ip) >>> 0, 'to the IKE connection\'s server');
 });
+
+test('uvsadm --start-daemon / --stop-daemon through uvsd\'s dispatch log one info line each once done (the key file named, never its secret); refused ones none', () => withSyncLab({ key: PAIR_KEY }, async ({ b, port, keyFile: { key: keyFile } }) => {
+  const logged: [object, string][] = [];
+  const dispatch = controlDispatch({ control: b.ctl, dp: b.dp, probeMs: 0, log: { info: (f, m) => logged.push([f, m]) } });
+  const args = { state: 'backup', syncid: 3, syncPeer: '127.0.0.1', keyFile, port };
+  await dispatch('startDaemon', args);
+  assert.deepEqual(logged, [[{ verb: 'startDaemon', args }, 'sync daemon started: backup']]);
+  await assert.rejects(Promise.resolve().then(() => dispatch('startDaemon', args)), /Daemon has already run/);
+  await dispatch('stopDaemon', { state: 'backup' });
+  assert.throws(() => dispatch('stopDaemon', { state: 'backup' }), /No daemon is running/);
+  assert.deepEqual(logged.slice(1), [[{ verb: 'stopDaemon', args: { state: 'backup' } }, 'sync daemon stopped: backup']], 'the refusals: no line');
+  assert.doesNotMatch(JSON.stringify(logged), new RegExp(PAIR_KEY));
+}));

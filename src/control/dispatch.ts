@@ -53,6 +53,15 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
     const said = <T>(v: T): T => (o.log.info(rec, `table changed: ${verb}`), v);
     return r instanceof Promise ? r.then(said) : said(r);
   };
+  // One info line per sync daemon started or stopped from the socket (uvsadm --start-daemon /
+  // --stop-daemon), once done, as the kernel logs its sync thread's start and stop. Until
+  // 2026-12-07 neither was logged: a daemon that installs connections came and went unseen.
+  const daemonAudited = (verb: string, args: unknown, r: unknown): unknown => {
+    if (verb !== 'startDaemon' && verb !== 'stopDaemon') return r;
+    const a = (args ?? {}) as Record<string, unknown>;
+    const said = <T>(v: T): T => (o.log.info({ verb, args: a }, `sync daemon ${verb === 'startDaemon' ? 'started' : 'stopped'}: ${String(a.state)}`), v);
+    return r instanceof Promise ? r.then(said) : said(r);
+  };
   const after = (verb: string, r: unknown): unknown => withBgp(verb, withHealth(verb, r, o.health));
   /** A verb's slices, recorded in `uvsadm --status` slowest_verb_ms (Control.slicer). */
   const slicer = (verb: string) => o.control.slicer(verb);
@@ -82,7 +91,7 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
   const handle = (verb: string, args: unknown): unknown => {
     if (longBatch(verb, args)) return batchSliced(verb, args);
     const r = after(verb, callClaiming(o.dp, call, verb, args, o.probeMs, slicer));
-    return synced(audited(verb, changeRecord(verb, args), r));
+    return synced(daemonAudited(verb, args, audited(verb, changeRecord(verb, args), r)));
   };
   // Changes run in arrival order: each after the one before has ended, its VIP probe included
   // (a change adding a new VIP waits the probe, 300 ms, before Control's queue: the changes
