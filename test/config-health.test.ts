@@ -1330,3 +1330,20 @@ test('a dump\'s health parts are written as bytes, the text the old writer (an o
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('ssl_get\'s password refused (a number, a list, empty) names what it is, never the value: the refusal goes to the log and to stderr', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-pw-'));
+  try {
+    writeFileSync(join(dir, 'c.pem'), 'x');
+    writeFileSync(join(dir, 'k.pem'), 'x');
+    const conf = (pw: string) => `services:\n  - proto: tcp\n    address: 192.168.8.200\n    port: 443\n    servers:\n      - address: ${A}\n    health:\n      checks:\n` +
+      `        - { type: ssl_get, certificate: ${dir}/c.pem, key: ${dir}/k.pem, password: ${pw}, url: { path: / } }\n`;
+    for (const [pw, what] of [['987654321', 'a number (quote it: "...")'], ['[hunter2]', 'a list'], ['""', 'an empty string'], ['true', 'a boolean (quote it: "...")']]) {
+      const msg = configError(() => parseConfig(conf(pw!), 'f.yaml'));
+      assert.equal(msg, `f.yaml:9: services[0].health.checks[0].password: must be a non-empty string, got ${what} (the value is not shown: a secret)`);
+      assert.doesNotMatch(msg, /987654321|hunter2/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -335,12 +335,25 @@ function checker(h: FieldHelpers, f: Field, parent: Inherited): CheckSpec | unde
   }
 }
 
+/**
+ * A secret's text (ssl_get's key password): a refusal names what the value is, never the value,
+ * since it goes to the log (a reload's refusal line) and to uvsadm's stderr. Until 2026-12-07
+ * `password: 987654321` (a YAML number) was refused as `..., got 987654321`.
+ */
+function secretStr(h: FieldHelpers, f: Field): string {
+  const v = yaml().isScalar(f.node) ? f.node.value : undefined;
+  if (typeof v === 'string' && v !== '') return v;
+  const what = v === '' ? 'an empty string' : typeof v === 'number' ? 'a number (quote it: "...")' : typeof v === 'boolean' ? 'a boolean (quote it: "...")' :
+    yaml().isSeq(f.node) ? 'a list' : yaml().isMap(f.node) ? 'a mapping' : 'nothing';
+  return h.fail(f.line, f.path, `must be a non-empty string, got ${what} (the value is not shown: a secret)`);
+}
+
 /** ssl_get's certificate, key, password and ca (keepalived's SSL block, per check here); the files must be readable. */
 function clientTls(h: FieldHelpers, f: Field, m: Map<string, Field>): { tls?: TlsClient } {
   const t: TlsClient = { origin: { file: h.file, line: f.line } };
   for (const k of TLS_KEYS) {
     const v = m.get(k);
-    if (v !== undefined) t[k] = h.str(v);
+    if (v !== undefined) t[k] = k === 'password' ? secretStr(h, v) : h.str(v);
   }
   if (Object.keys(t).length === 1) return {};
   if ((t.certificate === undefined) !== (t.key === undefined)) h.fail(f.line, f.path, 'certificate and key go together');
