@@ -564,13 +564,15 @@ test('a backup sync daemon counts a forged datagram and installs nothing; a real
   const dg = masterRecord();
   const send = (key: string, seq: number) => sendSealed(dg, MSG_DATA, 3, seq, key);
   const warnings: string[] = [];
-  b.ctl.sync.setLog((msg) => warnings.push(msg));
+  const fields: unknown[] = [];
+  b.ctl.sync.setLog((msg, extra) => (warnings.push(msg), fields.push(extra)));
   await send('forged-by-someone-else', 1);
   await until(() => b.ctl.sync.stats.authFailed > 0);
   assert.equal(b.ctl.sync.stats.authFailed, 1);
   for (let i = 0; i < 5; i++) await send('forged-by-someone-else', 1);
   await until(() => b.ctl.sync.stats.authFailed >= 6);
   assert.deepEqual(warnings, ['sync message refused: bad HMAC (forged or another key)'], 'six forged datagrams: counted each, said once a minute');
+  assert.deepEqual(fields, [{ from: '127.0.0.1', authFailed: 1 }], 'the line has the count so far (auth_failed), as other_syncid\'s has its');
   assert.equal(b.dp.ct.count, 0, 'nothing installed from the forged message');
   await send(PAIR_KEY, 1);
   await send(PAIR_KEY, 4); // 2 and 3 missing

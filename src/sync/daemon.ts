@@ -623,8 +623,9 @@ export class SyncDaemon {
     if (r === 'auth' || (byMasterKey && b !== undefined && r.type !== MSG_DUMP_REQUEST)) {
       this.stats.authFailed++;
       // Once a minute: a stream of forged datagrams must not become a stream of log lines.
-      if (r === 'auth') this.warnEvery('auth', 'sync message refused: bad HMAC (forged or another key)', { from });
-      else this.warnEvery('master-key', 'sync message refused: data sealed with the master daemon\'s key, not the backup daemon\'s', { from });
+      // With the count so far (auth_failed): the line says whether one datagram or a stream was refused.
+      if (r === 'auth') this.warnEvery('auth', 'sync message refused: bad HMAC (forged or another key)', { from, authFailed: this.stats.authFailed });
+      else this.warnEvery('master-key', 'sync message refused: data sealed with the master daemon\'s key, not the backup daemon\'s', { from, authFailed: this.stats.authFailed });
       return;
     }
     // Sequence numbers run per sender over all its datagrams, whatever their syncid. A gap
