@@ -16,7 +16,7 @@ import { PROBE_STEP, probeConflicts } from '../src/control/claim.js';
 import { native } from '../src/datapath/port.js';
 import { mostPerTurn } from './helpers/turns.js';
 import { SHARDS, shardOf } from '../src/control/shards.js';
-import { LIST_PART, runBatchItem } from '../src/control/verbs.js';
+import { BATCH_LOG_BYTES, LIST_PART, runBatchItem } from '../src/control/verbs.js';
 import type { ListResult, ServiceInfo, ServiceKey } from '../src/control/protocol.js';
 import { formatIp, parseIp } from '../src/datapath/addr.js';
 import { allocated } from './helpers/alloc.js';
@@ -385,7 +385,30 @@ test("uvsd's dispatch of a 20,000-item batch (VIP probe, audit line) walks its i
   assert.equal(r.ctl.model.services.size, 10_000);
   assert.ok(pauses > 20, `${pauses} pauses`);
   assert.ok(longest <= 1000, `${longest} reads of items' verbs in one piece`);
-  assert.deepEqual(logged, [[{ verb: 'batch', items: 20_000, verbs: { addService: 10_000, addDest: 10_000 } }, 'table changed: batch']]);
+  assert.equal(logged.length, 1);
+  const [rec, msg] = logged[0]! as [{ changes: Array<{ verb: string; args: unknown }>; changesNotLogged: number }, string];
+  const { changes, changesNotLogged, ...counts } = rec;
+  assert.deepEqual([counts, msg], [{ verb: 'batch', items: 20_000, verbs: { addService: 10_000, addDest: 10_000 } }, 'table changed: batch']);
+  // Its first items, as many as BATCH_LOG_BYTES of JSON hold, and how many more.
+  assert.ok(changes.length > 50 && changes.length + changesNotLogged === 20_000, `${changes.length} logged, ${changesNotLogged} not`);
+  assert.ok(JSON.stringify(changes).length <= BATCH_LOG_BYTES);
+  assert.deepEqual(changes, (items.slice(0, changes.length) as Array<{ verb: string; args: unknown }>).map((it) => ({ verb: it.verb, args: it.args })));
+});
+
+test('uvsd\'s audit line of a batch (uvsadm -R) has its items in order, {verb, args} each as single requests\' lines (it had the counts alone: which server -e set to weight 0 was not said)', async () => {
+  const r = rig({ addrs: ['10.0.0.1/8'] });
+  const logged: [object, string][] = [];
+  const dispatch = controlDispatch({ control: r.ctl, dp: r.dp, probeMs: 0, log: { info: (f, m) => logged.push([f, m]) } });
+  const service = { proto: 'tcp', addr: '10.1.0.1', port: 80 };
+  await dispatch('addService', { ...service, sched: 'wlc' });
+  await dispatch('addDest', { service, addr: '10.2.0.1', port: 80, fwd: 'dr', weight: 1 });
+  logged.length = 0;
+  const items = [
+    { verb: 'editDest', args: { service, addr: '10.2.0.1', port: 80, fwd: 'dr', weight: 0 } },
+    { verb: 'addDest', args: { service, addr: '10.2.0.2', port: 80, fwd: 'dr', weight: 5 } },
+  ];
+  await dispatch('batch', { items });
+  assert.deepEqual(logged, [[{ verb: 'batch', items: 2, verbs: { editDest: 1, addDest: 1 }, changes: items }, 'table changed: batch']]);
 });
 
 test("uvsd's dispatch of a batch walked in slices refuses a VIP another station answers for as a single -A does (ADDRESS_IN_USE, before any change), and logs no audit line", async () => {

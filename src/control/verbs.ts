@@ -626,9 +626,18 @@ function markName(k: MarkModel): string {
 // ---- the registry --------------------------------------------------------------------------
 
 /**
+ * At most this many bytes of JSON of a batch's items in its audit line (`changes`): the line
+ * stays under journald's LineMax (48K by default) with the rest of its fields; ~100-200 items of
+ * uvsadm -R, so a hand-made restore is logged whole and a large one its first items and a count.
+ */
+export const BATCH_LOG_BYTES = 16 * 1024;
+
+/**
  * What uvsd logs of a request that changed the table (an audit line per request; nothing for
- * reads, dry runs, refusals or `reload`, which logs its own): the verb and its arguments, a
- * batch's size by verb. Undefined: not a change.
+ * reads, dry runs, refusals or `reload`, which logs its own): the verb and its arguments; a
+ * batch's size by verb and its items in order ({verb, args} each, as single requests' lines have
+ * them) up to BATCH_LOG_BYTES of them, `changesNotLogged` counting the rest (until 2026-12-07 the
+ * counts alone: `uvsadm -R` of `-e ... -w 0` did not say which server). Undefined: not a change.
  */
 export function changeRecord(verb: string, args: unknown): Record<string, unknown> | undefined {
   return runSteps(changeRecordSteps(verb, args));
@@ -641,16 +650,23 @@ export function* changeRecordSteps(verb: string, args: unknown): Steps<Record<st
     if (a.dryRun === true || !Array.isArray(a.items)) return undefined;
     const items = a.items as unknown[];
     const verbs: Record<string, number> = {};
+    const changes: unknown[] = [];
+    let bytes = 2; // the array's brackets
     for (let i = 0; i < items.length; i++) {
       // Not an object: the batch refuses the item (BAD_REQUEST), nothing is logged.
       const it = items[i];
       if (isObject(it)) {
         const v = it.verb as string;
         verbs[v] = (verbs[v] ?? 0) + 1;
+        if (bytes <= BATCH_LOG_BYTES && changes.length === i) {
+          const entry = { verb: v, args: it.args };
+          bytes += Buffer.byteLength(JSON.stringify(entry) ?? '') + 1;
+          if (bytes <= BATCH_LOG_BYTES) changes.push(entry);
+        }
       }
       if ((i + 1) % WALK_STEP === 0) yield;
     }
-    return { verb, items: items.length, verbs };
+    return { verb, items: items.length, verbs, changes, ...(changes.length < items.length ? { changesNotLogged: items.length - changes.length } : {}) };
   }
   const v = (VERBS as Record<string, { mutates: boolean }>)[verb];
   return v?.mutates === true ? { verb, args: a } : undefined;
