@@ -257,6 +257,17 @@ test('uvsd --help exits 0 and lists every option; --version / -V prints package.
   }
 });
 
+test('uvsd\'s and uvs-decap\'s --help and --version that cannot be written (> /dev/full) say so in one line, exit 1 (it was exit 0, nothing written)', async () => {
+  const toFull = (bin: string, arg: string) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile('sh', ['-c', 'exec "$@" > /dev/full', 'sh', process.execPath, join(repoRoot, 'bin', bin), arg], { cwd: repoRoot, encoding: 'utf8', timeout: 15_000 },
+      (err, _stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr }));
+  });
+  for (const [bin, arg] of [['uvsd', '--help'], ['uvsd', '--version'], ['uvs-decap', '--help'], ['uvs-decap', '-V']] as const) {
+    const r = await toFull(bin, arg);
+    assert.deepEqual([r.code, r.stderr], [1, `${bin}: cannot write to standard output: ENOSPC: no space left on device\n`], `${bin} ${arg} > /dev/full`);
+  }
+});
+
 test('uvsd --help, --version and refused options (one option\'s value, a combination) are answered by one node start loading only the command line\'s modules (no datapath, health, sync, control model or server, no pino or YAML parser); a command line that passes is run again with uvsd\'s node flags, but --check-config, which runs no daemon, is not (before 2026-12-06 it was: two starts)', async () => {
   // Each node start of `node bin/uvsd` (the one execv'd in place too: it keeps the --import)
   // logs "start" and every module it loads, through a module loader hook.

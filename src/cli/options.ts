@@ -1,6 +1,7 @@
 // What uvsd and uvs-decap share of their commander command lines: the value parsers, and bad
 // options as one line `NAME: ...` naming the option and the value, exit 2.
 
+import { writeSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 
 /** An integer option min..max, written in decimal digits (no 1e3, 0x300, +5 or 1.0). */
@@ -30,6 +31,28 @@ export function oneOfArg<T extends string>(name: string, values: readonly T[]) {
 export const emptyProblem = (v: string): string | undefined => (v === '' ? 'must be a non-empty string, got ""' : undefined);
 
 /**
+ * --help's and --version's text on standard output, written before the exit that follows: one
+ * that cannot be written (`> /dev/full`, a full disk: ENOSPC; EIO) is one line on stderr and
+ * exit 1, as GNU tools do. commander's process.stdout.write failed after the exit(0) it was
+ * followed by, unseen (until 2026-12-07: nothing written, exit 0). A reader gone (EPIPE,
+ * `| head -1`) is no failure.
+ */
+function writeOutOrExit(name: string, str: string): void {
+  const b = Buffer.from(str);
+  for (let off = 0; off < b.length;) {
+    try {
+      off += writeSync(1, b, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') continue; // a non-blocking pipe that is full: its reader takes it
+      if (code === 'EPIPE') return;
+      process.stderr.write(`${name}: cannot write to standard output: ${(e as Error).message.replace(/, write$/, '')}\n`);
+      process.exit(1);
+    }
+  }
+}
+
+/**
  * commander's errors as `NAME: ...` on one line, exit 2 (0 for --help and --version): an
  * invalid value as its parser's message, prefixed by the option when the message does not start
  * with it (`--mac: invalid MAC address "x"`), the rest as commander words them (`unknown option
@@ -39,6 +62,7 @@ export function usageErrors(program: Command, name: string): Command {
   return program
     .showHelpAfterError(false)
     .configureOutput({
+      writeOut: (str) => writeOutOrExit(name, str),
       outputError: (str, write) => {
         const line = str.split('\n')[0]!;
         const bad = /^error: option '(?:-\w, )?(--[\w-]+)[^']*' argument '[\s\S]*' is invalid\. ([\s\S]*)$/.exec(line);
