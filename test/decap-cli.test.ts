@@ -50,6 +50,12 @@ test('uvs-decap refuses a bad option with exit 2 and one line naming it, command
   }
 });
 
+test('uvs-decap --dev naming no interface is one line naming the option, exit 1, before anything is opened (it was the packet socket\'s "if_nametoindex eth9: No such device")', async () => {
+  assert.deepEqual(await decap([...VIP, '--dev', 'nosuchdev9']), {
+    code: 1, stdout: '', stderr: 'uvs-decap: --dev nosuchdev9: no such interface in this network namespace (the one the director\'s tunnelled packets arrive on)\n',
+  });
+});
+
 test('uvs-decap -V / --version prints package.json\'s version, as uvsd -V; --help shows the defaults as numbers', async () => {
   const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
   for (const flag of ['-V', '--version']) assert.deepEqual(await decap([flag]), { code: 0, stdout: `uvs-decap ${version}\n`, stderr: '' });

@@ -61,6 +61,13 @@ const vips = vipList.split(',').map((v) => {
   }
   return { text: v.trim(), ip };
 });
+// --dev that does not exist, named before anything is opened (the packet socket's open said only
+// `if_nametoindex eth9: No such device`, not which option; until 2026-12-07). Exit 1, as uvsd's
+// `cannot open --port af_packet:IFACE`: a value of the right form, the host without it.
+if (native.ifaceInfo(o.dev) === null) {
+  console.error(`uvs-decap: --dev ${o.dev}: no such interface in this network namespace (the one the director's tunnelled packets arrive on)`);
+  process.exit(1);
+}
 const mtu = o.mtu;
 const guePort = o.guePort ?? 0;
 /** Frames per receive batch. */
