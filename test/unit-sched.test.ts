@@ -57,10 +57,10 @@ test('wrr: servers added one at a time: one round at cw 1, then the cycle (as IP
 });
 
 /** REFERENCE.md's wrr rule, written out independently. */
-function wrrReference(weights: number[], n: number): string {
+function wrrReference(weights: number[], n: number, over: boolean[] = []): string {
   const g = (a: number, b: number): number => (b === 0 ? a : g(b, a % b));
   const live = weights.filter((w) => w > 0);
-  if (live.length === 0) return '-'.repeat(n);
+  if (live.length === 0 || weights.every((w, i) => w === 0 || over[i])) return '-'.repeat(n);
   const mw = Math.max(...live);
   const di = live.reduce(g);
   let i = -1;
@@ -72,7 +72,7 @@ function wrrReference(weights: number[], n: number): string {
       cw -= di;
       if (cw <= 0) cw = mw;
     }
-    if (weights[i] > 0 && weights[i] >= cw) out += NAMES[i];
+    if (weights[i] > 0 && !over[i] && weights[i] >= cw) out += NAMES[i];
   }
   return out;
 }
@@ -107,6 +107,48 @@ test('wrr: a weight change restarts the walk at the head and keeps cw when still
   dt.weight[svc.dests[0]] = 9; // 9,1,2 → mw 9; the last C was picked at cw 2, which is kept
   s.update?.(svc, dt);
   assert.equal(pick(3), 'ACA'); // from the head at cw 2: A, C; then cw 1: A
+});
+
+/** Put destination i over an upper threshold of 1 (one connection bound): OVERLOAD, not available. */
+function overload(r: { dt: import('../src/datapath/dests.js').DestTable; svc: { dests: number[] } }, i: number): void {
+  const d = r.svc.dests[i];
+  r.dt.setThresholds(d, 1, 0);
+  r.dt.bind(d);
+}
+
+test('wrr: a heavy server over its -x threshold is skipped without walking every weight level (1,000,000 beside 1 and 2: the others picked at once); picks as the reference formula with overloaded servers skipped', () => {
+  const r = setup('wrr', [1_000_000, 1, 2], 'init');
+  assert.equal(r.pick(2), 'AA');
+  overload(r, 0);
+  // Count the destinations looked at: the kernel's walk passes ~10^6 weight levels per pick here
+  // (at the largest weight, 2147483647, ~2^31: a minute of uvsd's loop per new connection).
+  const avail = r.dt.available.bind(r.dt);
+  let looks = 0;
+  (r.dt as { available: (d: number) => boolean }).available = (d) => {
+    looks++;
+    return avail(d);
+  };
+  assert.equal(r.pick(6), 'CBCCBC');
+  assert.ok(looks < 100, `${looks} destinations looked at for 6 picks`);
+  // Every server overloaded: none, at once.
+  overload(r, 1);
+  overload(r, 2);
+  looks = 0;
+  assert.equal(r.pick(3), '---');
+  assert.ok(looks < 100, `${looks} destinations looked at for 3 picks of none`);
+  // With overloaded servers, the reference formula with them skipped (levels from every weight).
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.boolean()), { minLength: 1, maxLength: 6 }), (ds) => {
+      const weights = ds.map(([w]) => w);
+      const over = ds.map(([, o]) => o);
+      const rig = setup('wrr', weights, 'init');
+      over.forEach((o, i) => o && overload(rig, i));
+      const total = weights.reduce((a, b) => a + b, 0);
+      const n = Math.max(3, 2 * total);
+      assert.equal(rig.pick(n), wrrReference(weights, n, over), `weights ${weights} overloaded ${over}`);
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('wrr: no destination with weight > 0 gives none', () => {

@@ -57,19 +57,41 @@ function changed(svc: SchedService, dt: DestTable): void {
   else if (di > 1) st.cw = Math.floor(st.cw / di) * di + 1;
 }
 
-/** One wrr step on `st` (the service's state, or a copy for explain). */
+/** The largest weight of an available destination (0: none is available). */
+function topAvailable(svc: SchedService, dt: DestTable): number {
+  let top = 0;
+  const dests = svc.dests;
+  for (let i = 0; i < dests.length; i++) {
+    const d = dests[i];
+    if (dt.weight[d] > top && dt.available(d)) top = dt.weight[d];
+  }
+  return top;
+}
+
+/**
+ * One wrr step on `st` (the service's state, or a copy for explain). The kernel walks every
+ * weight level, a whole pass of the list each, also the levels above every available server's
+ * weight, where no pass can pick: with a heavy server over its -x threshold (weight 2^31-1 is
+ * allowed) that was ~2^31 passes per new connection, the datapath stalled for a minute. Here a
+ * wrap goes straight down to the highest level some available server reaches: the passes skipped
+ * would have picked nothing, so the pick and the state after it are the kernel's.
+ */
 function walk(st: WrrState, svc: SchedService, dt: DestTable): number {
   const n = svc.dests.length;
   if (n === 0 || st.mw <= 0) return -1;
-  // Every weight level once around the list bounds the walk (a pick exists when mw > 0).
-  const limit = (n + 1) * (Math.floor(st.mw / st.di) + 2);
-  for (let step = 0; step < limit; step++) {
+  let top = -1; // topAvailable(), read at the first wrap
+  // Past the first wrap a pass picks (cw <= top), so three passes bound the walk.
+  for (let step = 0; step < 3 * (n + 1); step++) {
     st.i++;
     if (st.i >= n) {
       // Past the last destination: through the head, one weight level down.
       st.i = -1;
       st.cw -= st.di;
       if (st.cw <= 0) st.cw = st.mw;
+      if (top < 0) top = topAvailable(svc, dt);
+      if (top === 0) return -1;
+      // Levels are mw - k*di and weights multiples of di: the highest level <= top is > 0.
+      if (st.cw > top) st.cw -= Math.ceil((st.cw - top) / st.di) * st.di;
       continue;
     }
     const d = svc.dests[st.i];
