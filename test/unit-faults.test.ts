@@ -259,3 +259,60 @@ test('no ARP answer: frames dropped waiting for a neighbour\'s MAC are a warning
     "no ARP answer: 1 frame dropped since the last warning waiting for a next hop's MAC (neigh_unresolved); uvsadm --neigh shows the FAILED entries",
   ]);
 });
+
+test('no destination available: new connections dropped because every real server of their service is down, at weight 0 or over -x are a warning naming the services with the most, again at most every 10 s; none without new drops (before 2026-12-07 only counted, where the kernel logs "no destination available")', () => {
+  const base = source();
+  const svcNoDest = new Float64Array(8);
+  const services: ({ proto: number; vip: number; port: number } | undefined)[] = [
+    undefined,
+    { proto: 6, vip: 0xc0a808c8 | 0, port: 80 }, // TCP 192.168.8.200:80
+    { proto: 17, vip: 0xc0a808c8 | 0, port: 53 },
+    { proto: 0, vip: 7, port: 0 }, // -f 7
+    { proto: 6, vip: 0x0a000001, port: 443 },
+    { proto: 6, vip: 0x0a000002, port: 443 },
+  ];
+  const counters = { d: base.d, c: base.c, svcNoDest };
+  const src = { ...base, counters, services };
+  const tail = ': the service has no real server available (none, or each down, at weight 0 or over its -x threshold); answered with ICMP port unreachable (no_dest)';
+  src.d[D.no_dest] = 5; // counted before the watch began: not news
+  svcNoDest[1] = 5;
+  const log = logRecorder();
+  const w = new FaultWatch(src, log, 0);
+  for (let t = 0; t <= 11_000; t += 250) {
+    if (t >= 1000) {
+      src.d[D.no_dest] += 1;
+      svcNoDest[1] += 1;
+    }
+    w.check(t);
+  }
+  const lines = log.take();
+  assert.deepEqual(lines.map((l) => [l.level, l.msg]), [
+    ['warn', `no destination available: 1 new connection refused to TCP 192.168.8.200:80 (1)${tail}`],
+    ['warn', `no destination available: 40 new connections refused since the last warning to TCP 192.168.8.200:80 (40)${tail}`],
+  ]);
+  assert.deepEqual(lines[0]!.fields, { refused: 1, services: [{ service: 'TCP 192.168.8.200:80', refused: 1 }] });
+  for (let t = 11_250; t <= 30_000; t += 250) w.check(t);
+  assert.deepEqual(log.take(), [], 'no new drops: nothing more');
+  // Several services: the most first, three named, the others counted.
+  svcNoDest[2] += 3;
+  svcNoDest[3] += 5;
+  svcNoDest[4] += 1;
+  svcNoDest[5] += 2;
+  src.d[D.no_dest] += 11;
+  w.check(30_250);
+  // A service id used again (its count restarts), in a larger array (more services).
+  const more = new Float64Array(16);
+  more.set(svcNoDest);
+  more[1] = 2;
+  counters.svcNoDest = more;
+  src.d[D.no_dest] += 2;
+  w.check(40_250);
+  // uvsd --workers: drops the tick's pull has not yet summed per service are counted, no service named.
+  src.d[D.no_dest] += 4;
+  w.check(50_250);
+  assert.deepEqual(log.take().map((l) => l.msg), [
+    `no destination available: 11 new connections refused since the last warning to FWM 7 (5), UDP 192.168.8.200:53 (3), TCP 10.0.0.2:443 (2) and 1 more service${tail}`,
+    `no destination available: 2 new connections refused since the last warning to TCP 192.168.8.200:80 (2)${tail}`,
+    `no destination available: 4 new connections refused since the last warning${tail}`,
+  ]);
+});

@@ -1,11 +1,24 @@
 // Faults the datapath only counts (it never logs: DESIGN.md), turned into log lines for an operator
 // tailing the log: a full connection table, secure TCP, a full neighbour table (ARP conflicts are
 // arpwatch.ts's), frames dropped because a neighbour never answered ARP (a wrong --gateway, a real
-// server that is down or not on the link). uvsd calls check() from its 250 ms tick, never from the packet path; each check
+// server that is down or not on the link), new connections that found no real server available
+// (the kernel's "no destination available"). uvsd calls check() from its 250 ms tick, never from the packet path; each check
 // compares what it reads with the previous check.
 
 import { C, D } from '../datapath/counters.js';
 import { formatIp, formatMac } from '../datapath/addr.js';
+import { l4Name } from '../datapath/frame.js';
+import { PROTO_FWM } from '../datapath/pipeline.js';
+
+/** Names a service in a warning (a Datapath's SvcRuntime): proto PROTO_FWM is a -f service, vip its mark. */
+export interface NamedService {
+  readonly proto: number;
+  readonly vip: number;
+  readonly port: number;
+}
+
+/** Services named at most in one no-destination warning (the others counted). */
+const NO_DEST_NAMED = 3;
 
 /** Where the watches write (a pino logger fits). */
 export interface WatchLog {
@@ -18,7 +31,10 @@ export interface WatchLog {
  * summed the workers' counters and connection counts into it (src/datapath/group.ts).
  */
 export interface FaultSource {
-  readonly counters: { readonly d: Float64Array; readonly c: Float64Array };
+  /** svcNoDest: no_dest by service id (with --workers the sums pull() made so far). */
+  readonly counters: { readonly d: Float64Array; readonly c: Float64Array; readonly svcNoDest?: Float64Array };
+  /** The services by id, to name those whose clients found no server. */
+  readonly services?: readonly (NamedService | undefined)[];
   readonly link: {
     /** uvsd --gateway (0: none). */
     readonly gateway: number;
@@ -80,6 +96,9 @@ export class FaultWatch {
   private readonly neighRefused: Tally;
   private readonly ownMac: Tally;
   private readonly unresolved: Tally;
+  /** no_dest, and each service's count (svcNoDest) at the last no-destination warning. */
+  private readonly noDest: Tally;
+  private noDestSeen: Float64Array;
 
   /**
    * Counts from `now` on: what was counted before is not news, what is counted before the first
@@ -94,6 +113,8 @@ export class FaultWatch {
     this.neighRefused = new Tally(src.counters.c[C.neigh_refused]);
     this.ownMac = new Tally(src.link.ownMacFrames);
     this.unresolved = new Tally(src.counters.d[D.neigh_unresolved]);
+    this.noDest = new Tally(src.counters.d[D.no_dest]);
+    this.noDestSeen = Float64Array.from(src.counters.svcNoDest ?? []);
   }
 
   /** One look: secure TCP every call, the refused connections every sampleMs. */
@@ -102,6 +123,7 @@ export class FaultWatch {
     this.checkNeigh(now);
     this.checkOwnMac(now);
     this.checkUnresolved(now);
+    this.checkNoDest(now);
     if (this.due(now, this.sampledAt, this.timing.sampleMs)) this.checkFull(now);
   }
 
@@ -197,6 +219,48 @@ export class FaultWatch {
     this.log.warn({ dropped: n, addr, neighbour: kind }, `no ARP answer from ${who}: ${frames} waiting for its MAC (neigh_unresolved)${hint}`);
   }
 
+  /**
+   * New connections dropped because their service had no real server available (no_dest: every
+   * one down, at weight 0 or over its -x threshold): a warning at most once per repeatMs with the
+   * count since the last one, naming the services with the most (the kernel logs, rate-limited,
+   * "IPVS: wlc: TCP 192.168.8.200:80 - no destination available"). Before, only counters said so.
+   */
+  private checkNoDest(now: number): void {
+    const told = this.tell(this.noDest, this.src.counters.d[D.no_dest], now);
+    if (told === undefined) return;
+    const { n, since } = told;
+    const { named, more } = this.noDestServices();
+    const list = named.map((x) => `${x.service} (${x.refused})`).join(', ') + (more > 0 ? ` and ${more} more service${more === 1 ? '' : 's'}` : '');
+    this.log.warn(named.length === 0 ? { refused: n } : { refused: n, services: named },
+      `no destination available: ${n} new connection${n === 1 ? '' : 's'} refused${since}${list === '' ? '' : ` to ${list}`}: ` +
+      'the service has no real server available (none, or each down, at weight 0 or over its -x threshold); answered with ICMP port unreachable (no_dest)');
+  }
+
+  /** The services whose no_dest count grew since the last warning, most first (NO_DEST_NAMED of them), and how many more. */
+  private noDestServices(): { named: { service: string; refused: number }[]; more: number } {
+    const cur = this.src.counters.svcNoDest;
+    const services = this.src.services;
+    if (cur === undefined || services === undefined) return { named: [], more: 0 };
+    if (cur.length !== this.noDestSeen.length) {
+      const seen = new Float64Array(cur.length);
+      seen.set(this.noDestSeen.subarray(0, Math.min(cur.length, this.noDestSeen.length)));
+      this.noDestSeen = seen;
+    }
+    const seen = this.noDestSeen;
+    const grew: { id: number; n: number }[] = [];
+    for (let id = 0; id < cur.length; id++) {
+      const v = cur[id];
+      if (v === seen[id]) continue;
+      // A smaller count is a fresh one (the id's service deleted, another added in it).
+      const n = v > seen[id] ? v - seen[id] : v;
+      seen[id] = v;
+      if (n > 0 && services[id] !== undefined) grew.push({ id, n });
+    }
+    grew.sort((a, b) => b.n - a.n || a.id - b.id);
+    const named = grew.slice(0, NO_DEST_NAMED).map(({ id, n }) => ({ service: serviceName(services[id]!), refused: n }));
+    return { named, more: grew.length - named.length };
+  }
+
   private checkFull(now: number): void {
     const v = this.src.counters.d[D.conn_table_full];
     // The counters only grow; a smaller value would be a fresh count.
@@ -246,4 +310,9 @@ export class FaultWatch {
     this.warnedAt = now;
     this.sinceWarned = 0;
   }
+}
+
+/** "TCP 192.168.8.200:80", "FWM 1": as ipvsadm -L and the kernel's messages name a service. */
+function serviceName(svc: NamedService): string {
+  return svc.proto === PROTO_FWM ? `FWM ${svc.vip >>> 0}` : `${l4Name(svc.proto).toUpperCase()} ${formatIp(svc.vip)}:${svc.port}`;
 }
