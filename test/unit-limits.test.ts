@@ -76,6 +76,19 @@ test('--conn-max against the memory limit: refused with one line (the table\'s M
   assert.equal(tableMemoryProblem(8388608, 2, undefined), undefined);
 });
 
+test('memory limit: the host\'s memory (/proc/meminfo MemTotal) where no cgroup sets a lower one; a table larger than it is refused naming it (until 2026-12-07 unchecked: the OOM killer stopped uvsd while it prefaulted the table)', () => {
+  const meminfo = join(F, 'meminfo');
+  const host = { bytes: 4028192 * 1024, file: `${meminfo} MemTotal`, host: true };
+  assert.deepEqual(memoryLimit({ procCgroup: join(F, 'no-such-file'), root: join(F, 'v1'), meminfo }), host, 'no cgroup: the host\'s memory');
+  assert.deepEqual(memoryLimit({ procCgroup: join(F, 'cgroup-v2'), root: join(F, 'v1'), meminfo }), host, 'no cgroup limit readable: the host\'s memory');
+  assert.deepEqual(memoryLimit({ procCgroup: join(F, 'cgroup-v1'), root: join(F, 'v1'), meminfo }),
+    { bytes: 150 * MIB, file: join(F, 'v1/memory/system.slice/uvsd.service/memory.limit_in_bytes') }, 'a lower cgroup limit wins');
+  assert.equal(memoryLimit({ procCgroup: join(F, 'no-such-file'), root: join(F, 'v1'), meminfo: join(F, 'no-such-file') }), undefined, 'nothing readable');
+  assert.equal(tableMemoryProblem(67108864, 0, memoryLimit({ procCgroup: join(F, 'no-such-file'), root: join(F, 'v1'), meminfo })),
+    `the connection table needs 6144 MiB for --conn-max 67108864, and uvsd ~128 MiB besides; the host has 3933 MiB of memory (${meminfo} MemTotal): give --conn-max 39898316 or less, or add memory`);
+  assert.equal(tableMemoryProblem(1048576, 0, host), undefined, 'the default table fits a 4 GB host');
+});
+
 /** A child memory cgroup (v1) of this process's own, or why none can be made here. */
 function childMemoryCgroup(limit: string): { dir: string; file: string } | { skip: string } {
   const cg = memoryCgroup(readFileSync('/proc/self/cgroup', 'utf8'));

@@ -5,7 +5,8 @@
 //
 // The limit: cgroup v1, the memory controller's memory.limit_in_bytes; cgroup v2 ("0::PATH"),
 // memory.max; each of the process's cgroup and its parents up to the mount's root, the lowest
-// (a parent's limit covers its children).
+// (a parent's limit covers its children); and the host's memory (/proc/meminfo MemTotal) when it
+// is lower, as it is where no cgroup sets a limit (a plain systemd service, a shell).
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,19 +20,35 @@ export const RSS_BASE_MIB = 128;
  *  --workers 2, ~20 MB with --datapath-thread. */
 export const RSS_PER_THREAD_MIB = 24;
 
-/** A limit and the file that sets it. */
+/** A limit and the file that sets it; `host`: the host's memory (MemTotal), not a cgroup's limit. */
 export interface MemoryLimit {
   bytes: number;
   file: string;
+  host?: boolean;
 }
 
-/** Where the process's cgroups are: /proc/self/cgroup and the mount of the cgroup file systems (tests give their own). */
+/** Where the process's cgroups are: /proc/self/cgroup and the mount of the cgroup file systems;
+ *  meminfo: /proc/meminfo (tests give their own; without it the host's memory is not read). */
 export interface CgroupPaths {
   procCgroup: string;
   root: string;
+  meminfo?: string;
 }
 
-const SYSTEM: CgroupPaths = { procCgroup: '/proc/self/cgroup', root: '/sys/fs/cgroup' };
+const SYSTEM: CgroupPaths = { procCgroup: '/proc/self/cgroup', root: '/sys/fs/cgroup', meminfo: '/proc/meminfo' };
+
+/** The host's memory, MemTotal of a /proc/meminfo file; undefined when unreadable. */
+function hostMemory(file: string): MemoryLimit | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^MemTotal:\s+(\d+) kB$/m.exec(text);
+  const kb = m === null ? NaN : Number(m[1]);
+  return Number.isFinite(kb) && kb > 0 ? { bytes: kb * 1024, file: `${file} MemTotal`, host: true } : undefined;
+}
 
 /** The memory cgroup of a /proc/PID/cgroup text: v1's memory controller line, else v2's "0::PATH". */
 export function memoryCgroup(text: string): { version: 1 | 2; path: string } | undefined {
@@ -57,8 +74,20 @@ function readLimit(file: string): number | undefined {
   return text === 'max' || !Number.isFinite(n) || n <= 0 || n >= 2 ** 62 ? undefined : n;
 }
 
-/** The lowest memory limit over the process's cgroup and its parents, or undefined when none is set (or none can be read). */
+/**
+ * The lowest memory limit over the process's cgroup and its parents and the host's memory, or
+ * undefined when none can be read. Without a cgroup limit a table larger than the host's memory
+ * had the OOM killer stop uvsd (or another process) while it prefaulted the table, before any
+ * line: only the cgroup's limit was checked until 2026-12-07.
+ */
 export function memoryLimit(paths: CgroupPaths = SYSTEM): MemoryLimit | undefined {
+  const cg = cgroupLimit(paths);
+  const host = paths.meminfo === undefined ? undefined : hostMemory(paths.meminfo);
+  return host !== undefined && (cg === undefined || host.bytes < cg.bytes) ? host : cg;
+}
+
+/** The lowest memory limit over the process's cgroup and its parents, or undefined when none is set (or none can be read). */
+function cgroupLimit(paths: CgroupPaths): MemoryLimit | undefined {
   let text: string;
   try {
     text = readFileSync(paths.procCgroup, 'utf8');
@@ -92,6 +121,8 @@ export function tableMemoryProblem(connMax: number, workerThreads: number, limit
   // At most this many entries fit: bytesPerEntry(1) + 4 bounds every size's bytes per entry (its
   // hash heads, 4 x nextPow2(n) / n, are under 8 bytes an entry).
   const fits = Math.max(0, Math.floor(((limitMib - besides) * MIB) / (ConnTable.bytesPerEntry(1) + 4)));
-  return `the connection table needs ${tableMib} MiB for --conn-max ${connMax}, and uvsd ~${besides} MiB besides; the memory limit is ${limitMib} MiB (${limit.file}): ` +
-    (fits > 0 ? `give --conn-max ${fits} or less, or raise the limit` : 'raise the limit');
+  const what = limit.host === true ? `the host has ${limitMib} MiB of memory (${limit.file})` : `the memory limit is ${limitMib} MiB (${limit.file})`;
+  const more = limit.host === true ? 'add memory' : 'raise the limit';
+  return `the connection table needs ${tableMib} MiB for --conn-max ${connMax}, and uvsd ~${besides} MiB besides; ${what}: ` +
+    (fits > 0 ? `give --conn-max ${fits} or less, or ${more}` : more);
 }
