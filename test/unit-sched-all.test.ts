@@ -719,6 +719,30 @@ test('twos: exact choices for a seed against the kernel rule written out', () =>
   }
 });
 
+test('twos: available weights summing past 2^32 (three servers at 2147483647, the largest weight): every server is drawn, in its weight\'s share, by the walk and by the weight tree (before 2026-12-07 a draw, a 32-bit word % (W + 1), never reached the third: it got no connection)', () => {
+  const W = 2147483647;
+  // n = 3: the walk; padded with weight-0 servers to 70: the weight tree (from TOURNEY_MIN).
+  for (const n of [3, 70]) {
+    const r = schedRig('twos', [W, W, W, ...Array<number>(n - 3).fill(0)], { base: RS_BASE, max: 128 });
+    seedTwos(r.svc, 4242);
+    // No connection counted: the first draw wins, so the shares are the draws'.
+    const seq = r.pick(6000);
+    for (const c of 'ABC') {
+      const share = [...seq].filter((x) => x === c).length / seq.length;
+      assert.ok(Math.abs(share - 1 / 3) < 0.03, `${n} servers: ${c}'s share ${share}`);
+    }
+  }
+  // Unequal: 2147483647, 1500000000, 2147483647 (W + 1 about 5.8e9): shares by weight.
+  const r = schedRig('twos', [W, 1_500_000_000, W], { base: RS_BASE });
+  seedTwos(r.svc, 99);
+  const seq = r.pick(9000);
+  const total = 2 * W + 1_500_000_000;
+  [W, 1_500_000_000, W].forEach((w, i) => {
+    const share = [...seq].filter((x) => x === NAMES[i]).length / seq.length;
+    assert.ok(Math.abs(share - w / total) < 0.03, `${NAMES[i]}'s share ${share}, its weight's ${w / total}`);
+  });
+});
+
 // ---- exact load comparisons past 2^53 ---------------------------------------------------------
 
 // Two servers whose overhead/weight differ by one part in 2^62: oA*wB - oB*wA = 1, so B is

@@ -55,8 +55,10 @@ function refTwos(svc: SchedService, dt: DestTable, x1: number, x2: number): numb
   let total = 0;
   for (const d of svc.dests) if (avail(dt, d)) total += dt.weight[d];
   if (total === 0) return -1;
-  let r1 = x1 % (total + 1);
-  let r2 = x2 % (total + 1);
+  // W + 1 above 2^32: the words scaled to [0, W + 1) (x % (W + 1) never reaches past 2^32).
+  const t = total + 1;
+  let r1 = t > 2 ** 32 ? Math.floor(x1 * (t / 2 ** 32)) : x1 % t;
+  let r2 = t > 2 ** 32 ? Math.floor(x2 * (t / 2 ** 32)) : x2 % t;
   let c1 = -1;
   let c2 = -1;
   for (const d of svc.dests) {

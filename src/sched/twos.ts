@@ -84,6 +84,7 @@ export class WeightTree extends DestWatcher {
 interface TwosState {
   rng: Uint32Array; // xorshift32 state, never 0
   tree: WeightTree | undefined; // from TOURNEY_MIN destinations
+  wide: boolean; // the weights > 0 sum to WORDS - 1 or more: draws may need to reach past 2^32
 }
 
 /** One step of xorshift32 (never 0 from a non-zero state). */
@@ -103,6 +104,14 @@ export function xorshift(x: number): number {
 function mod(x: number, t: number): number {
   return x - Math.floor(x / t) * t;
 }
+
+/**
+ * 2^32, the range of a random word. Available weights summing to 2^32 or more (possible with
+ * weights up to 2^31 - 1; the kernel's int sum overflows there) draw x scaled to [0, W + 1)
+ * instead of x % (W + 1), which never reached past 2^32: the servers whose running sum starts
+ * beyond it were never drawn (three at 2147483647: the third got no connection).
+ */
+const WORDS = 0x100000000;
 
 /** Seed one service's generator (0 is replaced: xorshift needs a non-zero state). */
 export function seedTwos(svc: SchedService, seed: number): void {
@@ -125,6 +134,10 @@ function walk(svc: SchedService, dt: DestTable, x1: number, x2: number, out: Int
   total += 1;
   let r1 = mod(x1, total);
   let r2 = mod(x2, total);
+  if (total > WORDS) {
+    r1 = Math.floor(x1 * (total / WORDS));
+    r2 = Math.floor(x2 * (total / WORDS));
+  }
   let c1 = -1;
   let c2 = -1;
   for (let i = 0; i < dests.length; i++) {
@@ -178,12 +191,15 @@ const scratch = new Int32Array(2);
 export const twos: Scheduler = {
   name: 'twos',
   init(svc: SchedService) {
-    svc.schedState = { rng: new Uint32Array(1), tree: undefined } satisfies TwosState;
+    svc.schedState = { rng: new Uint32Array(1), tree: undefined, wide: false } satisfies TwosState;
     seedTwos(svc, (Math.random() * 0x100000000) >>> 0);
   },
   update(svc: SchedService, dt: DestTable) {
     const st = svc.schedState as TwosState;
     st.tree = rebuildWatcher(svc, dt, st.tree, (s, t) => new WeightTree(s, t));
+    let sum = 0;
+    for (const d of svc.dests) if (dt.weight[d] > 0) sum += dt.weight[d];
+    st.wide = sum + 1 > WORDS;
   },
   done(svc: SchedService) {
     (svc.schedState as TwosState).tree?.detach();
@@ -194,7 +210,10 @@ export const twos: Scheduler = {
     const x1 = xorshift(st.rng[0]);
     const x2 = xorshift(x1);
     st.rng[0] = x2;
-    if (st.tree !== undefined) draw(st.tree, x1, x2, scratch);
+    // Weights of 2^32 or more in all (wide): the walk, which draws them scaled; decided at
+    // update() and kept out of draw() so that V8 still inlines it here (a double passed to it
+    // was boxed otherwise: 8-16 bytes per schedule()).
+    if (st.tree !== undefined && !st.wide) draw(st.tree, x1, x2, scratch);
     else walk(svc, dt, x1, x2, scratch);
     return lessLoaded(dt, scratch[0], scratch[1]);
   },
