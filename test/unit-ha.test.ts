@@ -320,6 +320,44 @@ test('expiries reach the backup; a record for an unknown service is refused and 
   assert.equal(b.counters().sync_refused, 1);
 });
 
+test('a connection busy for less than half its timeout after its last record, then idle, is on the backup as long as on the master (a synced connection has 1.5 times its state\'s timeout there) and forwarded after a takeover; the master\'s expiry still removes it at once (until 2026-12-07 the backup\'s copy went at 900 s, the master\'s at 1,340 s)', () => {
+  const DR81 = { proto: 'tcp' as const, addr: '10.0.0.103', port: 80 };
+  const [m, b] = haPair(director(false), director(false));
+  for (const r of [m, b]) {
+    r.ctl.addService({ ...DR81, sched: 'rr' });
+    r.ctl.addDest({ service: DR81, addr: RS[0].ip, port: 80, fwd: 'dr', weight: 1 });
+  }
+  const seg = (flags: number) => tcpFrame(IN, { src: CLIENT, dst: DR81.addr, sport: 47000, dport: 80, flags });
+  const both = (ms: number) => {
+    for (const r of [m, b]) {
+      r.advance(ms);
+      r.dp.tick();
+      for (const s of RS) r.learn(s.ip, s.mac); // the servers answer uvsd's re-probes
+      r.sink.take();
+    }
+    sync(m, b);
+  };
+  m.run(seg(TCP_FLAGS.SYN));
+  m.run(seg(TCP_FLAGS.ACK)); // ESTABLISHED (900 s): synced now
+  sync(m, b);
+  // Traffic for 440 s (never half the timeout after that record: not sent again), then quiet.
+  for (let t = 10; t <= 440; t += 10) {
+    both(10_000);
+    m.run(seg(TCP_FLAGS.ACK));
+  }
+  const held = (r: Rig) => r.ctl.connections().filter((c) => c.vaddr === DR81.addr).length;
+  both(898_000); // 1,338 s after the record, 898 s after the last packet
+  assert.equal(held(m), 1, 'the master still has it');
+  assert.equal(held(b), 1, 'so does the backup');
+  b.ctl.call('setRole', { role: 'master' });
+  b.sink.take();
+  assert.equal(b.run(seg(TCP_FLAGS.ACK)).length, 1, 'the new master forwards the client\'s next segment');
+  b.ctl.call('setRole', { role: 'backup' });
+  both(3_000); // the master's entry expires (it had no packet since 440 s): its expiry reaches the backup
+  assert.equal(held(m), 0);
+  assert.equal(held(b), 0, 'removed by the master\'s expiry record, not left for another half timeout');
+});
+
 test('a synced record wins over an entry of the same client that goes elsewhere (another server, another FULLNAT local port) and over a stale entry holding its local port, as the kernel\'s ip_vs_proc_conn', () => {
   const m = director(false);
   const b = director(true); // rr over the servers in the other order: b picks other servers than m
@@ -438,9 +476,9 @@ test('a synced connection or template whose server the backup lacks is installed
   assert.equal(b.counters().sync_unbound, 6, '4 NAT connections, the DR one and its template');
   const counts = () => b.ctl.list().services.flatMap((s) => s.dests.map((d) => d.active + d.inactive + d.persistConns)).reduce((x, y) => x + y, 0);
   assert.equal(counts(), 0, 'unbound: in no server\'s counts');
-  b.advance(61_000);
+  b.advance(91_000); // a synced connection has 1.5 times its state's timeout on the backup
   b.dp.tick();
-  assert.equal(b.dp.ct.count, 4, 'the half-open ones (NAT, DR: SYN_RECV, 60 s) expired on their timers');
+  assert.equal(b.dp.ct.count, 4, 'the half-open ones (NAT, DR: SYN_RECV, 60 s, 90 s here) expired on their timers');
 
   // keepalived catches up with two of the NAT servers and the DR one.
   const nat = (ip: string) => ({ service: NAT80, addr: ip, port: 8080, fwd: 'nat' as const, weight: 1 });
