@@ -383,7 +383,7 @@ test('a synced record wins over an entry of the same client that goes elsewhere 
   assert.deepEqual(rows(b), rows(m));
 });
 
-test('a template the master keeps past its -p for a live connection has 60 s from then on (expire_later) and is synced so: the backup\'s copy has 60 s too', () => {
+test('a template the master keeps past its -p for a live connection has 60 s from then on (expire_later) and is synced so: the backup\'s copy has 1.5 times that (90 s), as every synced entry', () => {
   const [m, b] = haPair(director(false), director(false));
   const seg = (flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport: 44000, dport: 80, flags });
   m.run(seg(TCP_FLAGS.SYN), seg(TCP_FLAGS.ACK)); // ESTABLISHED (DR: 15 minutes), through a -p 300 template
@@ -396,7 +396,32 @@ test('a template the master keeps past its -p for a live connection has 60 s fro
   }
   sync(m, b);
   assert.ok(tpl(m).expires <= 60, `the master's: ${tpl(m).expires} s`);
-  assert.ok(tpl(b).expires <= 60, `the backup's copy: ${tpl(b).expires} s (the master's ${tpl(m).expires} s)`);
+  assert.ok(tpl(b).expires <= 90, `the backup's copy: ${tpl(b).expires} s (the master's ${tpl(m).expires} s)`);
+});
+
+test('a persistence template used by new connections for less than half its -p after its last record, then idle, is on the backup as long as on the master (1.5 times its timeout there): a takeover keeps the client on its server (until 2026-12-07 the backup\'s copy went one -p after the record, the master\'s up to half a -p later)', () => {
+  const [m, b] = haPair(director(false), director(false));
+  const seg = (sport: number, flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport, dport: 80, flags });
+  const both = (ms: number) => {
+    for (const r of [m, b]) {
+      r.advance(ms);
+      r.dp.tick();
+      for (const s of RS) r.learn(s.ip, s.mac);
+      r.sink.take();
+    }
+    sync(m, b);
+  };
+  // A connection every 10 s for 140 s (SYN then RST: its template refreshed, -p 300), then none.
+  for (let t = 0; t <= 140; t += 10) {
+    m.run(seg(45000 + t, TCP_FLAGS.SYN), seg(45000 + t, TCP_FLAGS.RST));
+    sync(m, b);
+    both(10_000);
+  }
+  both(270_000); // 420 s after the first record, 270 s after the last connection
+  const tpl = (r: Rig) => r.ctl.connections().filter((c) => c.template === true && c.vaddr === VIP3);
+  assert.equal(tpl(m).length, 1, 'the master still has the template');
+  assert.equal(tpl(b).length, 1, 'so does the backup');
+  assert.equal(tpl(b)[0]!.daddr, tpl(m)[0]!.daddr, 'pointing at the same server');
 });
 
 test('a template synced to a backup whose service is not persistent yet (between the two directors\' reloads that make it so) keeps the master\'s timeout (until 2026-12-07 a tick, then 60 s: a takeover lost the client\'s server)', () => {

@@ -3059,12 +3059,14 @@ export class Datapath implements Output {
     // between the two directors' reloads that make it so): until 2026-12-07 it got a tick here and
     // then expire_later's 60 s, and a takeover after that lost the client's server.
     const tplTicks = template && laddr > 0 && (laddr < svc.persistTicks || svc.persist === 0) ? laddr : svc.persistTicks;
-    // A connection's: 1.5 times its state's timeout. The master sends it again only at a packet
-    // more than half a timeout after its last record (SyncMarks.lastTick), so its own entry may
-    // outlive that record by up to 1.5 timeouts (traffic until just before the half, then idle);
-    // its expiry is sent when it comes. Until 2026-12-07 the backup's copy had one timeout and
-    // was gone up to half a timeout before the master's: a takeover then lost the connection.
-    const expires = this.nowTick + (template ? tplTicks : this.tt[state] + (this.tt[state] >>> 1));
+    // 1.5 times its timeout (a connection's state's, a template's -p or the master's shorter
+    // one). The master sends an entry again only when it is used more than half a timeout after
+    // its last record (SyncMarks.lastTick), so its own entry may outlive that record by up to 1.5
+    // timeouts (used until just before the half, then idle); its expiry is sent when it comes.
+    // Until 2026-12-07 the backup's copy had one timeout and was gone up to half a timeout before
+    // the master's: a takeover then lost the connection, or the client's persistence.
+    const ticks = template ? tplTicks : this.tt[state];
+    const expires = this.nowTick + ticks + (ticks >>> 1);
     if (node >= 0 && (node & 1) !== DIR_IN) {
       c[C.sync_refused]++; // the tuple is another entry's reply direction: not ours to overwrite
       return;
