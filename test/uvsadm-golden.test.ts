@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  formatConns, formatList, formatRules, formatService, formatTimeout, largeNum, parseServices,
+  formatConns, formatList, formatRules, formatService, formatStatus, formatTimeout, largeNum, parseServices,
 } from '../src/control/printers.js';
 import { parseRules } from '../src/control/ipvsadm.js';
 import type { PrintOptions } from '../src/control/printers.js';
-import type { ServiceInfo } from '../src/control/protocol.js';
+import type { ServiceInfo, StatusResult } from '../src/control/protocol.js';
 import { CLIENT, DIR_MAC, drRig, rig, ROUTER_MAC, VIP, type Rig } from './helpers/harness.js';
 import { tcpFrame, TCP_FLAGS, udpFrame } from './helpers/frames.js';
 
@@ -205,4 +205,50 @@ test('TUN servers with their tunnels (ipvsadm 1.31): -S -n adds --tun-type (and 
     '  -> 192.168.8.23:80              Route   n/a           1      0          0         ',
     '',
   ].join('\n'));
+});
+
+test('uvsadm --status starts with what is wrong now: `problems none`, or `problems N` and a `problem ...` line each (link down, a VIP not claimed, an ARP answerer, the state file or log failing, the table 90 % full, secure TCP, checked servers down, a quorum down, BGP not announcing); counters since start are not problems (before 2026-12-07 no summary: each was one line among ~150)', () => {
+  const r = drRig();
+  const st = r.ctl.status();
+  st.drops = { ...st.drops, no_dest: 12, neigh_unresolved: 3 }; // history: not listed
+  const head = (x: StatusResult): string[] => formatStatus(x).split('\n').filter((l) => l.startsWith('problem'));
+  assert.deepEqual(head(st), ['problems none']);
+  assert.equal(formatStatus(st).split('\n')[0], 'problems none', 'the first line');
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const bad: StatusResult = {
+    ...st,
+    link: { iface: 'uvs0', state: 'down', operstate: 'down', master: 'br0', ok: false, since: '2026-12-07T18:00:00Z' },
+    unclaimed: [{ addr: '10.0.0.101', by: '02:00:00:00:00:99' }],
+    stateFile: { path: '/var/lib/uvs/state.yaml', error: 'ENOSPC', failingSince: Date.now() - 5000 } as StatusResult['stateFile'],
+    conns: 950, connMax: 1000,
+    health: [
+      { service: svc, addr: '10.0.0.11', port: 80, state: 'down', reason: 'connect refused', weight: 1, inhibit: false, since: 0 },
+      { service: svc, addr: '10.0.0.12', port: 80, state: 'down', reason: 'x', weight: 1, inhibit: false, since: 0, suspended: true },
+      { service: svc, addr: '10.0.0.13', port: 80, state: 'up', reason: 'x', weight: 1, inhibit: false, since: 0 },
+    ],
+    healthQuorum: [{ service: svc, up: false, aliveWeight: 1, quorum: 2, hysteresis: 0, sorryIn: false }],
+  };
+  assert.deepEqual(head(bad), [
+    'problems 6',
+    'problem link uvs0 down, bridge br0: frames cannot pass',
+    'problem VIP 10.0.0.101 not claimed: 02:00:00:00:00:99 answered for it (re-probed every 10 s)',
+    'problem state file not written: ENOSPC',
+    'problem connection table 95% full (950 of 1000)',
+    `problem 1 checked real server down: 10.0.0.11:80 of TCP ${VIP}:80`,
+    `problem quorum down: TCP ${VIP}:80 (alive weight 1 of 2)`,
+  ]);
+  const more: StatusResult = {
+    ...st,
+    arpWatch: { lapS: 60, addrs: 2, probes: 4, answeredBy: [{ addr: VIP, mac: '02:00:00:00:01:01', server: '10.0.0.11', answers: 3 }] },
+    logOutput: { dropped: 7, error: 'EPIPE', failingSince: Date.now() - 1000 },
+    defense: { ...st.defense!, secureTcp: true },
+    bgp: { state: 'pending', last: 'BIRD has not configured the include yet', include: '/etc/bird/uvs.conf', socket: '/run/bird/bird.ctl', nextHop: '10.0.0.1', announced: [], configures: 0, routes: null, sessions: [], established: 0 },
+  };
+  assert.deepEqual(head(more), [
+    'problems 4',
+    `problem 02:00:00:00:01:01 answers ARP for ${VIP} (real server 10.0.0.11: arp_ignore/arp_announce not set?)`,
+    'problem log output failing: EPIPE (7 lines lost)',
+    'problem secure TCP on (the table is filling: half-open connections expire sooner)',
+    'problem bgp pending: BIRD has not configured the include yet',
+  ]);
 });

@@ -505,6 +505,40 @@ function arpWatchLines(w: ArpWatchStatus): string[] {
   ];
 }
 
+/** The connection table's fill from which `--status` names it a problem (uvs_conn_table's alert: 90 %). */
+const TABLE_FULL_PROBLEM = 0.9;
+
+/**
+ * What is wrong now, from the status alone (each also on its own line further down, or in the
+ * log): the summary `uvsadm --status` starts with, `problems none` or `problems N` and a
+ * `problem TEXT` line each, so that a look (or `uvsadm --status | head`) tells whether anything
+ * needs attention. Counters since start are not problems here (a drop counted an hour ago is
+ * history): only states that hold now.
+ */
+export function statusProblems(st: StatusResult): string[] {
+  const out: string[] = [];
+  if (st.link !== undefined && st.link.ok === false) out.push(`link ${st.link.iface} ${describeLink(st.link)}: frames cannot pass`);
+  for (const u of st.unclaimed ?? []) out.push(`VIP ${u.addr} not claimed: ${u.by} answered for it (re-probed every 10 s)`);
+  for (const a of st.arpWatch?.answeredBy ?? []) {
+    out.push(`${a.mac} answers ARP for ${a.addr}${a.server === undefined ? '' : ` (real server ${a.server}: arp_ignore/arp_announce not set?)`}`);
+  }
+  if (st.stateFile?.error !== undefined && st.stateFile.failingSince !== undefined) out.push(`state file not written: ${st.stateFile.error}`);
+  if (st.logOutput?.failingSince !== undefined) out.push(`log output failing: ${st.logOutput.error ?? '?'} (${st.logOutput.dropped} lines lost)`);
+  if (st.controlSocket?.problem !== undefined) out.push(`control socket: ${st.controlSocket.problem}`);
+  if (st.connMax > 0 && st.conns >= st.connMax * TABLE_FULL_PROBLEM) out.push(`connection table ${Math.floor((st.conns / st.connMax) * 100)}% full (${st.conns} of ${st.connMax})`);
+  if (st.defense?.secureTcp === true) out.push('secure TCP on (the table is filling: half-open connections expire sooner)');
+  const down = (st.health ?? []).filter((h) => h.state === 'down' && h.suspended !== true);
+  if (down.length > 0) {
+    const named = down.slice(0, 3).map((h) => `${h.addr}:${h.port} of ${serviceText(h.service)}`).join(', ');
+    out.push(`${down.length} checked real server${down.length === 1 ? '' : 's'} down: ${named}${down.length > 3 ? ', ...' : ''}`);
+  }
+  for (const q of st.healthQuorum ?? []) if (!q.up) out.push(`quorum down: ${serviceText(q.service)} (alive weight ${q.aliveWeight} of ${q.quorum})${q.sorryIn ? ` sorry server ${q.sorry ?? '?'} in` : ''}`);
+  if ((st.healthChecksNotRun ?? 0) > 0) out.push(`${st.healthChecksNotRun} health checks could not run (descriptors, memory or processes)`);
+  if (st.bgp !== undefined && st.bgp.state !== 'ok') out.push(`bgp ${st.bgp.state}: ${st.bgp.last}`);
+  for (const f of st.ftpNotPersistent ?? []) out.push(`FTP service ${f} is not persistent (--workers: its data connections may reach another worker)`);
+  return out;
+}
+
 const yesNo = (v: boolean | undefined): string | undefined => (v === undefined ? undefined : v ? 'yes' : 'no');
 
 /**
@@ -515,7 +549,10 @@ const yesNo = (v: boolean | undefined): string | undefined => (v === undefined ?
 export function formatStatus(st: StatusResult): string {
   const slow = st.slowestVerb as Partial<StatusResult['slowestVerb']> | undefined;
   const busy = st.busiestVerb as StatusResult['busiestVerb'] | undefined;
+  const problems = statusProblems(st);
   const lines = [
+    problems.length === 0 ? 'problems none' : `problems ${problems.length}`,
+    ...problems.map((p) => `problem ${p}`),
     `station ${st.mac} on ${st.tap}`,
     `io ${st.io}`,
     `offload ${st.offload}`,
