@@ -10,7 +10,7 @@ import {
   activeState, nextState, tcpEvent,
 } from '../src/datapath/tcpstate.js';
 import { tcpFrame, TCP_FLAGS } from './helpers/frames.js';
-import { assertExpiresAfter, CLIENT, DIR_MAC, delta, drRig, rig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
+import { assertExpiresAfter, CLIENT, DIR_MAC, delta, drRig, gwRig, rig, ROUTER_MAC, RS, VIP } from './helpers/harness.js';
 
 // Transcribed from the kernel (state names as columns: NO ES SS SR FW TW CL CW LA LI SA). An ACK
 // on NONE is ES (INPUT, INPUT_ONLY) in current kernels; older ones had CL.
@@ -275,14 +275,19 @@ test('a SYN on an entry whose server has weight 0 is scheduled again, in any sta
   assert.equal(state(41300), 'SYN_RECV');
   assert.equal(r.counters().conns_reused, 1);
   assert.equal(r.dp.ct.count, 1, 'the old entry replaced');
-  // A SYN sent again on a handshake whose server went to weight 0 meanwhile.
+  // A SYN sent again on a handshake whose server went to weight 0 meanwhile: the same
+  // handshake, kept on its server (the next test).
   weight(a, 1);
   const b = sentTo(r.run(seg(41301, TCP_FLAGS.SYN)));
   weight(b, 0);
-  assert.equal(sentTo(r.run(seg(41301, TCP_FLAGS.SYN))), 1 - b, 'SYN_RECV on a weight-0 server: rescheduled');
-  assert.equal(r.counters().conns_reused, 2);
+  assert.equal(sentTo(r.run(seg(41301, TCP_FLAGS.SYN))), b, 'SYN_RECV on a weight-0 server: kept');
+  assert.equal(r.counters().conns_reused, 1);
   // Other segments keep the entry and its server (draining).
-  assert.equal(sentTo(r.run(seg(41301, TCP_FLAGS.ACK))), 1 - b);
+  assert.equal(sentTo(r.run(seg(41301, TCP_FLAGS.ACK))), b);
+  assert.equal(r.counters().conns_reused, 1);
+  // ESTABLISHED now: a SYN on it is a new connection again.
+  assert.equal(sentTo(r.run(seg(41301, TCP_FLAGS.SYN))), 1 - b, 'ESTABLISHED on a weight-0 server: rescheduled');
+  assert.equal(r.counters().conns_reused, 2);
   weight(b, 1);
   // conn_reuse_mode 0: the kernel skips both tests.
   r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
@@ -292,6 +297,45 @@ test('a SYN on an entry whose server has weight 0 is scheduled again, in any sta
   assert.equal(sentTo(r.run(seg(41302, TCP_FLAGS.SYN))), c, 'mode 0: the entry keeps its server');
   assert.equal(state(41302), 'ESTABLISHED');
   assert.equal(r.counters().conns_reused, 2);
+});
+
+// A lossy handshake while its server is drained: the server's SYN|ACK is lost, and the client's
+// SYN and the server's SYN|ACK are both sent again ~1 s later (Linux's initial RTO on both sides),
+// so they cross. Scheduled elsewhere, the SYN sent again made a second server answer, while the
+// client took the first server's SYN|ACK, whose ACK and request then went to the second server:
+// reset (seen in a lab with 15% loss and -w 0: "connect ECONNRESET", "read ECONNRESET").
+// A SYN on a handshake under way is that handshake's: it keeps its server, weight 0 or not (as
+// the kernel with its default expire_nodest_conn=0; with 1 it reschedules and resets these too).
+test('a SYN sent again on a handshake (SYN_RECV) whose server went to weight 0 meanwhile keeps its server (NAT and DR): the handshake it completes is that server\'s', () => {
+  // DR: the input-only table (SYN_RECV from the SYN alone).
+  const r = drRig({ weights: [1, 1] });
+  const weight = (i: number, w: number) => r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[i].ip, port: 80, fwd: 'dr', weight: w });
+  const find = (sport: number) => r.dp.ct.lookup(6, 0xc000020a, sport, 0x0a000064, 80) >>> 1;
+  const a = sentTo(r.run(seg(41310, TCP_FLAGS.SYN)));
+  weight(a, 0);
+  assert.equal(sentTo(r.run(seg(41310, TCP_FLAGS.SYN))), a, 'the SYN sent again goes to the same server');
+  assert.equal(STATE_NAMES[r.dp.ct.state[find(41310)]], 'SYN_RECV');
+  assert.equal(r.counters().conns_reused ?? 0, 0, 'not a new connection');
+  assert.equal(sentTo(r.run(seg(41310, TCP_FLAGS.ACK))), a, 'and the ACK completing its handshake too');
+  assert.equal(STATE_NAMES[r.dp.ct.state[find(41310)]], 'ESTABLISHED');
+  assert.equal(r.dp.ct.count, 1);
+  // NAT: the server's SYN|ACK went through (SYN_RECV still, the client's ACK not seen).
+  const n = gwRig('nat');
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  n.ctl.addDest({ service: svc, addr: RS[1].ip, port: 8080, fwd: 'nat', weight: 1 });
+  n.learn(RS[1].ip, RS[1].mac);
+  n.sink.take();
+  const syn = n.run(seg(41311, TCP_FLAGS.SYN));
+  const s0 = sentTo(syn);
+  assert.ok(s0 >= 0);
+  const rip = RS[s0].ip;
+  const synack = tcpFrame({ ethDst: DIR_MAC, ethSrc: RS[s0].mac }, { src: rip, dst: CLIENT, sport: 8080, dport: 41311, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+  assert.equal(n.run(synack).length, 1, 'the SYN|ACK goes to the client');
+  n.ctl.editDest({ service: svc, addr: rip, port: 8080, fwd: 'nat', weight: 0 });
+  assert.equal(sentTo(n.run(seg(41311, TCP_FLAGS.SYN))), s0, 'the SYN sent again goes to the same server');
+  assert.equal(n.run(synack).length, 1, 'its SYN|ACK sent again still reaches the client');
+  assert.equal(sentTo(n.run(seg(41311, TCP_FLAGS.ACK))), s0, 'the ACK to that server\'s SYN|ACK goes to it');
+  assert.equal(n.counters().conns_reused ?? 0, 0);
 });
 
 // is_new_conn tests th->syn alone: a SYN with ACK, FIN or RST is a new connection too. But

@@ -21,7 +21,7 @@ import type { NeighRow } from './neigh.js';
 import { U32PairMap } from './lookup.js';
 import { MarkRules } from './marks.js';
 import {
-  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_LISTEN, S_NONE, S_SYN_SENT, S_SYNACK, S_TIME_WAIT, S_UDP, S_SCTP, STATE_NAMES, activeState, nextState, tcpEvent,
+  DEFAULT_TIMEOUTS_S, DIR_INPUT_ONLY, DIR_OUTPUT, DIR_INPUT, S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_LISTEN, S_NONE, S_SYN_RECV, S_SYN_SENT, S_SYNACK, S_TIME_WAIT, S_UDP, S_SCTP, STATE_NAMES, activeState, nextState, tcpEvent,
   SECURE_TIMEOUTS_S, NEXT, NEXT_DOS, establishedState,
 } from './tcpstate.js';
 import { Tx, type FrameSink } from './tx.js';
@@ -207,6 +207,11 @@ function stateFits(proto: number, state: number): boolean {
   if (proto === PROTO_TCP) return state < S_UDP;
   if (proto === PROTO_UDP) return state === S_UDP;
   return proto === PROTO_SCTP && state >= S_SCTP && state < STATE_NAMES.length;
+}
+
+/** A TCP entry whose handshake is under way (reusable: a SYN on it is the client's own sent again). */
+function handshaking(proto: number, state: number): boolean {
+  return proto === PROTO_TCP && (state === S_SYN_RECV || state === S_SYN_SENT || state === S_SYNACK);
 }
 
 /** Entries never synced: one-packet ones, and FTP data connections a passive reply announced
@@ -1346,9 +1351,14 @@ export class Datapath implements Output {
 
   /**
    * Whether a SYN (an SCTP INIT) may replace entry e, as ip_vs_in decides with any
-   * conn_reuse_mode but 0: first, an entry whose server has weight 0, in any state (the kernel
-   * with expire_nodest_conn, which uvs always behaves as), persistent ones too (the template
-   * then decides: its server, unless --expire-quiescent-template), but not an FTP data
+   * conn_reuse_mode but 0: first, an entry whose server has weight 0, in any state but a TCP
+   * handshake's (the kernel with expire_nodest_conn, which uvs always behaves as), persistent
+   * ones too (the template then decides: its server, unless --expire-quiescent-template), but
+   * not a handshake under way (SYN_RECV, SYN_SENT, SYNACK: its SYN is the client's own sent
+   * again because the server's SYN|ACK was lost or late, and the server sends its SYN|ACK again
+   * at the same 1 s: scheduled elsewhere, the client took the first server's SYN|ACK and its ACK
+   * went to the second, which reset it; the kernel with expire_nodest_conn=1 does so, with its
+   * default 0 the SYN stays on its server), nor an FTP data
    * connection its control connection announced (the kernel would expire it and find no service
    * for it: FTP to a drained server would lose its transfers); then is_new_conn_expected:
    * TIME_WAIT or CLOSE; FIN_WAIT of an entry that never sees the server's packets (DR, TUN)
@@ -1360,8 +1370,8 @@ export class Datapath implements Output {
   private reusable(e: number): boolean {
     const ct = this.ct;
     const mode = this.defense.connReuseMode;
-    if (mode !== 0 && this.dt.weight[ct.dest[e]] === 0 && (ct.flags[e] & F_FTPDATA) === 0) return true;
     const st = ct.state[e];
+    if (mode !== 0 && this.dt.weight[ct.dest[e]] === 0 && (ct.flags[e] & F_FTPDATA) === 0 && !handshaking(ct.proto[e], st)) return true;
     const over = st === S_TIME_WAIT || st === S_CLOSE;
     if ((ct.flags[e] & F_SYNPROXY) !== 0) return over;
     if (mode === 0 || ct.ctl[e] >= 0) return false;
