@@ -383,6 +383,48 @@ test('a synced record wins over an entry of the same client that goes elsewhere 
   assert.deepEqual(rows(b), rows(m));
 });
 
+// Sync datagrams reordered on the way (each group of records drained every 50 ms goes out as its
+// own datagram; a late one inside the anti-replay window is taken once): the handshake's record
+// (SYN_RECV) arriving after the one of the completed connection (ESTABLISHED) put the backup's
+// copy back to SYN_RECV with 60 s, gone long before the master sent it again (7.5 min), so a
+// takeover after that reset the connection.
+test('a late sync record of a connection\'s handshake (datagrams reordered) leaves the backup\'s ESTABLISHED copy as it is, and the backup forwards it after a takeover', () => {
+  const [m, b] = haPair(director(false), director(true));
+  const drain = (): Uint8Array => {
+    const buf = new Uint8Array(REC_LEN * 64);
+    return buf.slice(0, m.dp.syncDrain(buf, 0, 64) * REC_LEN);
+  };
+  const seg = (flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP, sport: 41500, dport: 80, flags });
+  const [toServer] = m.run(seg(TCP_FLAGS.SYN));
+  assert.ok(toServer);
+  const rip = `${toServer[30]}.${toServer[31]}.${toServer[32]}.${toServer[33]}`;
+  const mac = RS.find((s) => s.ip === rip)!.mac;
+  assert.equal(m.run(tcpFrame({ ethDst: DIR_MAC, ethSrc: mac }, { src: rip, dst: CLIENT, sport: 8080, dport: 41500, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK })).length, 1);
+  const handshake = drain();
+  assert.equal(m.run(seg(TCP_FLAGS.ACK)).length, 1);
+  const established = drain();
+  assert.equal(handshake.length, REC_LEN);
+  assert.equal(established.length, REC_LEN);
+  const mine = (r: Rig) => (r.ctl.call('connections', {}) as ConnInfo[]).filter((c) => c.cport === 41500);
+  assert.equal(mine(m)[0]?.state, 'ESTABLISHED');
+  b.dp.apply([{ op: 'syncInstall', records: established }]);
+  b.dp.apply([{ op: 'syncInstall', records: handshake }]); // the late one
+  assert.deepEqual(rows(b), rows(m), 'the backup\'s copy stays ESTABLISHED');
+  assert.ok(mine(b)[0]!.expires > 60, `its ESTABLISHED timer, not SYN_RECV's 60 s: ${mine(b)[0]!.expires}`);
+  const counts = (r: Rig) => (r.ctl.call('list', {}) as { services: { dests: { addr: string; active: number; inactive: number }[] }[] }).services
+    .flatMap((s) => s.dests.map((d) => `${d.addr}=${d.active}/${d.inactive}`)).sort();
+  assert.deepEqual(counts(b), counts(m));
+  // 61 s later (past SYN_RECV's 60 s), a takeover: the client's next segment reaches its server.
+  b.advance(61_000);
+  b.dp.tick();
+  b.ctl.call('setRole', { role: 'master' });
+  b.sink.take();
+  // (An ARP request may go along: the server's MAC was confirmed over a minute ago.)
+  const next = b.run(seg(TCP_FLAGS.ACK | TCP_FLAGS.PSH)).filter((f) => f.readUInt16BE(12) === 0x0800);
+  assert.equal(next.length, 1, JSON.stringify(b.counters()));
+  assert.equal(next[0]!.readUInt32BE(30), parseIp(rip) >>> 0, 'to the connection\'s server');
+});
+
 test('a template the master keeps past its -p for a live connection has 60 s from then on (expire_later) and is synced so: the backup\'s copy has 1.5 times that (90 s), as every synced entry', () => {
   const [m, b] = haPair(director(false), director(false));
   const seg = (flags: number) => tcpFrame(IN, { src: CLIENT, dst: VIP3, sport: 44000, dport: 80, flags });

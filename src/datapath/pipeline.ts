@@ -3100,6 +3100,13 @@ export class Datapath implements Output {
       node = -1;
     }
     if (node >= 0) {
+      // A handshake's record (SYN_RECV ...) for a TCP connection installed ESTABLISHED here is
+      // older than what was installed: a late datagram (reordered; taken once, docs/ha.md). No
+      // entry of the master goes from ESTABLISHED back to a handshake (a SYN on it is a new
+      // entry, its old one's expiry sent before it), so it is left as it is; applied, it put the
+      // connection back to SYN_RECV with 60 s here, gone long before the master sends it again
+      // (at half its timeout, 7.5 min), and a takeover meanwhile reset it.
+      if (!template && l4 === PROTO_TCP && ct.state[e] === S_ESTABLISHED && (state === S_NONE || handshaking(l4, state))) return;
       // An update: state (with the active/inactive bookkeeping) and timer.
       if (ct.dest[e] < 0) {
         // Unbound: bound now if its server has come (the kernel's ip_vs_try_bind_dest).
