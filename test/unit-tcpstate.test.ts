@@ -263,7 +263,7 @@ test('wlc: a server that completes no handshake is not preferred; its half-open 
 // ip_vs_in, with expire_nodest_conn (which uvs always behaves as) and conn_reuse_mode on: a new
 // connection on an entry whose server has weight 0 expires it and is scheduled anew, whatever
 // the entry's state.
-test('a SYN on an entry whose server has weight 0 is scheduled again, in any state (kernel expire_nodest_conn); not with conn_reuse_mode 0', () => {
+test('a SYN on an entry whose server has weight 0 is scheduled again, in any state but a TCP handshake\'s (kernel expire_nodest_conn); not with conn_reuse_mode 0', () => {
   const r = drRig({ weights: [1, 1] });
   const weight = (i: number, w: number) => r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[i].ip, port: 80, fwd: 'dr', weight: w });
   const state = (sport: number) => STATE_NAMES[r.dp.ct.state[r.dp.ct.lookup(6, 0xc000020a, sport, 0x0a000064, 80) >>> 1]];
