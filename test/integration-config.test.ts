@@ -173,9 +173,11 @@ test('every request that changes the table is one info line once applied ("table
     const changes = (): Array<Record<string, unknown>> => lab.uvsd!.stdout().split('\n').filter((l) => l.includes('"component":"control"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => /^table changed: /.test(o.msg as string));
     // Logged once everything is up, which may be just after the control socket answers.
-    const started = JSON.parse((await waitLog(lab, /^uvsd started$/))[0]!) as { version: string; pid: number; startMs: number };
+    const started = JSON.parse((await waitLog(lab, /^uvsd started$/))[0]!) as { version: string; pid: number; startMs: number; services: number; role: string; config?: string };
     assert.match(started.version, /^\d+\.\d+\.\d+/);
     assert.equal(started.pid, lab.uvsd!.child.pid);
+    // What it started with (since 2026-12-07): the table's size and the role; no --config here.
+    assert.deepEqual([started.services, started.role, started.config], [0, 'master', undefined]);
     // The start's own length: node's start to this line (the control socket answers by then), within the lab's wait for it.
     assert.ok(Number.isInteger(started.startMs) && started.startMs > 0 && started.startMs < 15_000, `startMs ${started.startMs}`);
     t.diagnostic(`uvsd started in ${started.startMs} ms`);

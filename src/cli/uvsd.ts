@@ -628,7 +628,7 @@ export async function main(argv: string[]): Promise<void> {
     release();
     // Workers close their queues before the process ends (group.close(), bounded).
     if (group !== undefined) await Promise.race([group.close(), new Promise((r) => setTimeout(r, 2000))]);
-    log.info({ signal, ...dp.counters.snapshot() }, 'uvsd stopped');
+    log.info({ signal, uptimeS: Math.round(process.uptime()), ...dp.counters.snapshot() }, 'uvsd stopped');
     // Written before the exit (bounded): the exit's flushSync tries once, and a full pipe refuses it.
     await logOut.drained(LOG_DRAIN_MS);
     process.exit(code);
@@ -1003,6 +1003,8 @@ export async function main(argv: string[]): Promise<void> {
       tap: port.name, created: port.created, bridge: opts.bridge, mac: formatMac(mac), addrs: opts.addr.map((a) => formatIp(a.ip)),
       socket: opts.socket, connMax: opts.connMax, mtu: opts.mtu, io: port.io, offload: offloadState, ...txqueuelen, metrics: metrics?.address, workers: opts.workers, datapathThread: opts.workers === 1 && opts.datapathThread ? true : undefined,
       ...(cpus === undefined ? {} : { datapathCpus: cpus.datapath.join(','), controlCpus: formatCpuList(cpus.control) }),
+      // What it started with (until 2026-12-07 not in the line): the files, the table's size, the role.
+      config: opts.config, keepalivedConf: opts.keepalivedConf, stateFile, services: control.model.services.size, role: rolesText(),
       // ms from this node process's start (bin/uvsd's, or the one it runs again with uvsd's node flags) to here: a restart's gap.
       startMs: Math.round(performance.now()),
     },
