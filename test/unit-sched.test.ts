@@ -151,6 +151,24 @@ test('wrr: a heavy server over its -x threshold is skipped without walking every
   );
 });
 
+test('wrr: after a new connection found every server over its -x threshold, the walk goes on as the kernel\'s (from the head at the top level, or from the last pick at the lowest)', () => {
+  // ip_vs_wrr_schedule's err_over leaves cl and cw where its walk of every level ended; the
+  // picks once the servers are under their thresholds again follow from there.
+  const cases: [number[], number, string][] = [
+    [[3, 4], 1, 'BABABA'], // from B at cw 4, above the lowest level: the head, cw 4 again
+    [[1, 2], 3, 'BABBAB'], // from B at cw 1, the lowest: stops at B, cw 1
+    [[2, 2, 1], 4, 'CABABC'], // from B at cw 1 (di 1): stops at B, cw 1
+  ];
+  for (const [weights, before, after] of cases) {
+    const r = setup('wrr', weights, 'init');
+    r.pick(before);
+    weights.forEach((_, i) => overload(r, i));
+    assert.equal(r.pick(2), '--');
+    for (const d of r.svc.dests) r.dt.unbind(d, false);
+    assert.equal(r.pick(6), after, `weights ${weights} after ${before} picks`);
+  }
+});
+
 test('wrr: no destination with weight > 0 gives none', () => {
   assert.equal(setup('wrr', [0, 0]).pick(3), '---');
   assert.equal(setup('wrr', []).pick(1), '-');

@@ -80,6 +80,8 @@ function walk(st: WrrState, svc: SchedService, dt: DestTable): number {
   const n = svc.dests.length;
   if (n === 0 || st.mw <= 0) return -1;
   let top = -1; // topAvailable(), read at the first wrap
+  const last = st.i;
+  const cw0 = st.cw;
   // Past the first wrap a pass picks (cw <= top), so three passes bound the walk.
   for (let step = 0; step < 3 * (n + 1); step++) {
     st.i++;
@@ -89,7 +91,20 @@ function walk(st: WrrState, svc: SchedService, dt: DestTable): number {
       st.cw -= st.di;
       if (st.cw <= 0) st.cw = st.mw;
       if (top < 0) top = topAvailable(svc, dt);
-      if (top === 0) return -1;
+      if (top === 0) {
+        // None available: the state the kernel's walk ends in (err_over), so that the picks
+        // once a server is available again are its too. It walks every level down: started at
+        // the head or above the lowest level, it ends at the head with cw back at mw; else it
+        // stops at `last` on its second round, at the lowest level (1: levels are 1 mod di).
+        if (last !== -1 && cw0 <= st.di) {
+          st.i = last;
+          st.cw = 1;
+        } else {
+          st.i = -1;
+          st.cw = st.mw;
+        }
+        return -1;
+      }
       // Levels are mw - k*di and weights multiples of di: the highest level <= top is > 0.
       if (st.cw > top) st.cw -= Math.ceil((st.cw - top) / st.di) * st.di;
       continue;
