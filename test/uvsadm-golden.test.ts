@@ -252,3 +252,20 @@ test('uvsadm --status starts with what is wrong now: `problems none`, or `proble
     'problem bgp pending: BIRD has not configured the include yet',
   ]);
 });
+
+test('uvsadm --status names the connection table a problem from 85 % full, where a flood held by --evict-above 0.9 stays, and with --workers a worker whose share is that full though the table is not', () => {
+  const st = drRig().ctl.status();
+  const head = (x: StatusResult): string[] => formatStatus(x).split('\n').filter((l) => l.startsWith('problem'));
+  // --evict-above 0.9 (the default) holds a flooded table just under 90 %.
+  assert.deepEqual(head({ ...st, conns: 899, connMax: 1000 }), ['problems 1', 'problem connection table 89% full (899 of 1000)']);
+  assert.deepEqual(head({ ...st, conns: 849, connMax: 1000 }), ['problems none']);
+  const worker = (n: number, conns: number): NonNullable<StatusResult['workers']>[number] => ({
+    worker: n, io: 'io_uring', rx_frames: 0, tx_frames: 0, fwd_packets: 0, fwd_out_packets: 0, conns, handoff_out: 0, handoff_in: 0, conn_max: 500, secure_tcp: false,
+  });
+  // One worker of two full: the sum reads 45 %.
+  assert.deepEqual(head({ ...st, conns: 450, connMax: 1000, workers: [worker(0, 0), worker(1, 450)] }), [
+    'problems 1',
+    "problem connection table: worker 1's share 90% full (450 of 500; the table at 45%)",
+  ]);
+  assert.deepEqual(head({ ...st, conns: 400, connMax: 1000, workers: [worker(0, 200), worker(1, 200)] }), ['problems none']);
+});

@@ -505,8 +505,27 @@ function arpWatchLines(w: ArpWatchStatus): string[] {
   ];
 }
 
-/** The connection table's fill from which `--status` names it a problem (uvs_conn_table's alert: 90 %). */
-const TABLE_FULL_PROBLEM = 0.9;
+/**
+ * The connection table's fill from which `--status` names it a problem: the UvsConnTableNearlyFull
+ * alert's (contrib/prometheus/uvs-alerts.yml), below --evict-above's default 0.9, where eviction
+ * holds a flooded table just under 90 % (at 0.9 the summary said `problems none` all through the
+ * flood). With --workers each worker's share counts: one worker of two full is the table at 45 %.
+ */
+const TABLE_FULL_PROBLEM = 0.85;
+
+/** The table, or with --workers each worker's share, nearly full (TABLE_FULL_PROBLEM). */
+function tableProblems(st: StatusResult): string[] {
+  const pct = (n: number, max: number): number => Math.floor((n / max) * 100);
+  if (st.connMax > 0 && st.conns >= st.connMax * TABLE_FULL_PROBLEM) return [`connection table ${pct(st.conns, st.connMax)}% full (${st.conns} of ${st.connMax})`];
+  const out: string[] = [];
+  if ((st.workers?.length ?? 0) < 2) return out;
+  for (const w of st.workers!) {
+    if (w.conn_max > 0 && w.conns >= w.conn_max * TABLE_FULL_PROBLEM) {
+      out.push(`connection table: worker ${w.worker}'s share ${pct(w.conns, w.conn_max)}% full (${w.conns} of ${w.conn_max}; the table at ${st.connMax > 0 ? pct(st.conns, st.connMax) : 0}%)`);
+    }
+  }
+  return out;
+}
 
 /**
  * What is wrong now, from the status alone (each also on its own line further down, or in the
@@ -525,7 +544,7 @@ export function statusProblems(st: StatusResult): string[] {
   if (st.stateFile?.error !== undefined && st.stateFile.failingSince !== undefined) out.push(`state file not written: ${st.stateFile.error}`);
   if (st.logOutput?.failingSince !== undefined) out.push(`log output failing: ${st.logOutput.error ?? '?'} (${st.logOutput.dropped} lines lost)`);
   if (st.controlSocket?.problem !== undefined) out.push(`control socket: ${st.controlSocket.problem}`);
-  if (st.connMax > 0 && st.conns >= st.connMax * TABLE_FULL_PROBLEM) out.push(`connection table ${Math.floor((st.conns / st.connMax) * 100)}% full (${st.conns} of ${st.connMax})`);
+  out.push(...tableProblems(st));
   if (st.defense?.secureTcp === true) out.push('secure TCP on (the table is filling: half-open connections expire sooner)');
   const down = (st.health ?? []).filter((h) => h.state === 'down' && h.suspended !== true);
   if (down.length > 0) {
