@@ -253,6 +253,18 @@ test('uvsadm --status starts with what is wrong now: `problems none`, or `proble
   ]);
 });
 
+test('uvsadm --status: a backup\'s suspended health checks (ha_suspend) are no problem, their quorum down included (as last seen, or alpha before any check ran)', () => {
+  const st = drRig().ctl.status();
+  const head = (x: StatusResult): string[] => formatStatus(x).split('\n').filter((l) => l.startsWith('problem'));
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const suspended: StatusResult = {
+    ...st,
+    health: [{ service: svc, addr: '10.0.0.11', port: 80, state: 'down', reason: 'alpha: starts as failed', weight: 1, inhibit: false, since: 0, suspended: true }],
+    healthQuorum: [{ service: svc, up: false, aliveWeight: 0, quorum: 2, hysteresis: 0, sorryIn: false, suspended: true }],
+  };
+  assert.deepEqual(head(suspended), ['problems none']);
+});
+
 test('uvsadm --status names the connection table a problem from 85 % full, where a flood held by --evict-above 0.9 stays, and with --workers a worker whose share is that full though the table is not', () => {
   const st = drRig().ctl.status();
   const head = (x: StatusResult): string[] => formatStatus(x).split('\n').filter((l) => l.startsWith('problem'));

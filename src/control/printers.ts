@@ -551,7 +551,9 @@ export function statusProblems(st: StatusResult): string[] {
     const named = down.slice(0, 3).map((h) => `${h.addr}:${h.port} of ${serviceText(h.service)}`).join(', ');
     out.push(`${down.length} checked real server${down.length === 1 ? '' : 's'} down: ${named}${down.length > 3 ? ', ...' : ''}`);
   }
-  for (const q of st.healthQuorum ?? []) if (!q.up) out.push(`quorum down: ${serviceText(q.service)} (alive weight ${q.aliveWeight} of ${q.quorum})${q.sorryIn ? ` sorry server ${q.sorry ?? '?'} in` : ''}`);
+  // Not a suspended service's (ha_suspend on a backup: the state last seen, or alpha's 'down' of
+  // checks that never ran), as its servers above: a healthy backup said `problems 1`.
+  for (const q of st.healthQuorum ?? []) if (!q.up && q.suspended !== true) out.push(`quorum down: ${serviceText(q.service)} (alive weight ${q.aliveWeight} of ${q.quorum})${q.sorryIn ? ` sorry server ${q.sorry ?? '?'} in` : ''}`);
   if ((st.healthChecksNotRun ?? 0) > 0) out.push(`${st.healthChecksNotRun} health checks could not run (descriptors, memory or processes)`);
   if (st.bgp !== undefined && st.bgp.state !== 'ok') out.push(`bgp ${st.bgp.state}: ${st.bgp.last}`);
   for (const f of st.ftpNotPersistent ?? []) out.push(`FTP service ${f} is not persistent (--workers: its data connections may reach another worker)`);
