@@ -614,7 +614,7 @@ test('uvsadm --status and -L --daemon against an older uvsd (fields it never sen
   }
 });
 
-test('uvsadm trace whose reader is gone (| head -1) ends at its next line and closes its session (it polled on, writing to nobody)', async () => {
+test('uvsadm trace whose reader is gone (| head -1) ends at its next line and closes its session (it polled on, writing to nobody); output it cannot write (> /dev/full) too, one line and exit 1', async () => {
   // A uvsd with a decision at every poll.
   const calls: string[] = [];
   const event = { time: '2026-12-07T18:00:00.000Z', proto: 'tcp', client: '192.168.8.100:40000', service: '192.168.8.200:80', server: '192.168.8.20:80', sched: 'rr', why: 'rr' };
@@ -643,6 +643,16 @@ test('uvsadm trace whose reader is gone (| head -1) ends at its next line and cl
     assert.equal(code, 0, stderr);
     assert.equal(calls.at(-1), 'traceStop', 'its session closed in uvsd');
     assert.doesNotMatch(stderr, /EPIPE|at /);
+    // Output that cannot be written (a full disk) ends it too, its session closed, one line, exit 1
+    // (until 2026-12-07 uvsadm exited at once and the session stayed open in uvsd).
+    calls.length = 0;
+    const full = await new Promise<Run>((resolve) => {
+      execFile('sh', ['-c', 'exec "$@" > /dev/full', 'sh', process.execPath, 'bin/uvsadm', '--socket', path, 'trace'], { cwd: repoRoot, timeout: 5000 },
+        (err, stdout, stderr2) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr: stderr2 }));
+    });
+    assert.equal(full.code, 1, full.stderr);
+    assert.match(full.stderr, /\nuvsadm: cannot write the output: ENOSPC: no space left on device\n$/);
+    assert.equal(calls.at(-1), 'traceStop', 'its session closed in uvsd');
   } finally {
     srv.close();
   }

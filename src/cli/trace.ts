@@ -94,8 +94,13 @@ export async function runTrace(cmd: TraceCommand, out: (s: string) => void, err:
   // The reader gone (`uvsadm trace | head -1`, `| grep -m1 ...`): the next line's write fails
   // EPIPE, and trace ends as after Ctrl-C (its session in uvsd closed), as tcpdump ends on
   // SIGPIPE. Until 2026-12-07 it polled on, writing to nobody, until killed.
+  // Output that cannot be written otherwise (`> /dev/full`: ENOSPC) ends it too, its session
+  // closed, then one line and exit 1 as uvsadm's other listings (until 2026-12-07 uvsadm's own
+  // handler exited at once and the session stayed open in uvsd until its idle time).
+  let outFailed: NodeJS.ErrnoException | undefined;
   const onOutError = (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') stop = true;
+    stop = true;
+    if (e.code !== 'EPIPE') outFailed ??= e;
   };
   process.stdout.on('error', onOutError);
   try {
@@ -118,7 +123,9 @@ export async function runTrace(cmd: TraceCommand, out: (s: string) => void, err:
       for (const d of r.drops) out(`${now} drop ${d.reason} +${d.count}\n`);
       if (!stop && !r.more) await new Promise((res) => setTimeout(res, POLL_MS));
     }
-    return 0;
+    if (outFailed === undefined) return 0;
+    err(`uvsadm: cannot write the output: ${outFailed.message.replace(/, write$/, '')}\n`);
+    return 1;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -259,7 +259,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 // Output that cannot be written otherwise (`uvsadm -S > rules` on a full disk: ENOSPC; EIO) is
 // one line and exit 1; until 2026-12-07 it was Node's stack trace of the exception.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') return;
+  // trace listens too while it runs: it ends, closes its session in uvsd, then says so (trace.ts).
+  if (e.code === 'EPIPE' || process.stdout.listenerCount('error') > 1) return;
   process.stderr.write(`uvsadm: cannot write the output: ${e.message.replace(/, write$/, '')}\n`);
   process.exit(EXIT_LIST_FAILED);
 });
