@@ -180,6 +180,28 @@ test('--del-laddr while a UDP flow holds one of its ports: uvsd answers ARP for 
   assert.equal(asks().length, 0);
 });
 
+test('--workers: an ARP request for a deleted LIP another worker received (shown here, arpShared) is answered by the worker whose connections still hold its ports; a LIP a service has is left to the worker that received it (before 2026-12-07 only the receiving worker could answer, and it may hold none of the ports)', () => {
+  const r = fullnatRig();
+  const UDP53 = { proto: 'udp' as const, addr: VIP, port: 53 };
+  const lip = parseIp(LIP) >>> 0;
+  const shown = (): Buffer[] => {
+    const req = arpFrame({ ethDst: 'ff:ff:ff:ff:ff:ff', ethSrc: RS[0].mac }, { op: 1, sha: RS[0].mac, spa: RS[0].ip, tpa: LIP });
+    r.dp.arpShared(Buffer.from(req), 0, req.length);
+    return r.sink.take().filter((f) => f.readUInt16BE(12) === 0x0806 && f.readUInt16BE(20) === 2 && f.readUInt32BE(28) === lip);
+  };
+  r.run(udpFrame(IN, { src: CLIENT, dst: VIP, sport: 4000, dport: 53 }));
+  assert.equal(shown().length, 0, 'a configured LIP: the receiving worker answers, not this one');
+  r.ctl.delLaddr({ service: TCP80, addr: LIP });
+  r.ctl.delLaddr({ service: UDP53, addr: LIP });
+  const [reply] = shown();
+  assert.ok(reply !== undefined, 'deleted, its port held here: answered');
+  assert.equal(reply.toString('hex', 0, 6), RS[0].mac.replaceAll(':', ''), 'to the server that asked');
+  assert.equal(reply.toString('hex', 22, 28), DIR_MAC.replaceAll(':', ''), 'with uvsd\'s MAC');
+  r.advance(301_000);
+  r.dp.tick();
+  assert.equal(shown().length, 0, 'its last port given back: no longer');
+});
+
 test('a LIP deleted and added again with other ports in one batch (a reload\'s new range) while its connections hold ports: new flows take the new ports at once; the old ports stay held until their connections end', () => {
   const r = fullnatRig({ portMin: 5000, portMax: 5002 });
   r.ctl.delLaddr({ service: { proto: 'udp', addr: VIP, port: 53 }, addr: LIP });

@@ -116,6 +116,13 @@ export class Link {
   private readonly defendedAt = new Map<number, number>();
   /** In arpShared: learn only (the worker that received the frame answers, counts and defends). */
   private quiet = false;
+  /**
+   * With --workers: addresses this datapath answers ARP requests for even when another worker
+   * received them (arpShared), because only it may hold what keeps them: a FULLNAT LIP no service
+   * has any longer whose ports this worker's connections still hold (Datapath.dropLaddr). The
+   * receiving worker answers too when it holds some (the same reply twice).
+   */
+  sharedAnswer: ((ip: number) => boolean) | null = null;
   /** ARP frames from another station carrying uvsd's own MAC (a second uvsd or host given the same
    *  --mac, or a loop on the bridge returning uvsd's broadcasts), shown ones (arpShared) included,
    *  and the sender address of the last (0: a probe's 0.0.0.0). Read by control/faults.ts. */
@@ -349,22 +356,41 @@ export class Link {
       this.neigh.learn(n, buf, a + 8, this.now);
       this.flushNeighQueue(n);
     }
-    if (this.quiet) return;
+    if (this.quiet) {
+      // Another worker's frame: the reply is built in a generated slot of this datapath's own.
+      if (op === 1 && spa !== tpa && this.sharedAnswer !== null && this.sharedAnswer(tpa)) {
+        const o = this.tx.genSlot();
+        if (o < 0) return;
+        const g = this.tx.genBuf;
+        buf.copy(g, o, off, a + 28);
+        g.fill(0, o + (a + 28 - off), o + 60); // pad to the Ethernet minimum
+        this.reply(g, o, o + (a - off), spa, tpa, true);
+      }
+      return;
+    }
     if (op === 1 && spa !== tpa && this.claims(tpa)) {
-      // Turn the request into the reply in place.
-      wr16(buf, a + 6, 2);
-      copyMac(buf, a + 18, buf, a + 8); // tha = sha
-      wr32(buf, a + 24, spa); // tpa = spa
-      copyMac(buf, a + 8, this.mac, 0); // sha = us
-      wr32(buf, a + 14, tpa); // spa = the asked address
-      copyMac(buf, off, buf, a + 18); // eth dst = requester
-      copyMac(buf, off + 6, this.mac, 0);
-      if (this.vnetHdr > 0) vnetClear(buf, off);
-      this.tx.emit(off, ETH_HLEN + 28);
-      this.counters.c[C.arp_replies_sent]++;
+      this.reply(buf, off, a, spa, tpa);
     } else {
       this.counters.c[n >= 0 ? C.arp_neigh_updates : C.ignored_arp]++;
     }
+  }
+
+  /** Answer the ARP request at `a` (its sender spa, for tpa): the request turned into the reply in
+   *  place, in the receive buffer or (gen) a generated slot. */
+  private reply(buf: Buffer, off: number, a: number, spa: number, tpa: number, gen = false): void {
+    wr16(buf, a + 6, 2);
+    copyMac(buf, a + 18, buf, a + 8); // tha = sha
+    wr32(buf, a + 24, spa); // tpa = spa
+    copyMac(buf, a + 8, this.mac, 0); // sha = us
+    wr32(buf, a + 14, tpa); // spa = the asked address
+    copyMac(buf, off, buf, a + 18); // eth dst = requester
+    copyMac(buf, off + 6, this.mac, 0);
+    if (gen) this.tx.emitGen(off, 60);
+    else {
+      if (this.vnetHdr > 0) vnetClear(buf, off);
+      this.tx.emit(off, ETH_HLEN + 28);
+    }
+    this.counters.c[C.arp_replies_sent]++;
   }
 
   /**

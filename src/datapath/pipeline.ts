@@ -621,6 +621,8 @@ export class Datapath implements Output {
     this.laddrs.onDrained = (addr) => {
       if (this.drainingLips.delete(addr)) this.link.delLocal(addr);
     };
+    // With --workers the request may reach another worker, which holds none of its ports.
+    this.link.sharedAnswer = (ip) => this.drainingLips.size > 0 && this.drainingLips.has(ip | 0);
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
