@@ -618,11 +618,10 @@ export class Datapath implements Output {
     if (shared) this.link.conflictsByAddr = null;
     this.link.vnetHdr = this.vnetHdr;
     this.link.routedVips = opts.routedVips === true;
-    this.laddrs.onDrained = (addr) => {
-      if (this.drainingLips.delete(addr)) this.link.delLocal(addr);
-    };
+    // A draining LIP (dropLaddr) kept its place in the link until its last port is given back.
+    this.laddrs.onDrained = (addr) => this.link.delLocal(addr);
     // With --workers the request may reach another worker, which holds none of its ports.
-    this.link.sharedAnswer = (ip) => this.drainingLips.size > 0 && this.drainingLips.has(ip | 0);
+    this.link.sharedAnswer = (ip) => this.laddrs.draining(ip);
     this.setClock();
     this.ct = new ConnTable(opts.connMax, this.nowTick, undefined, opts.advise, opts.shadow === true);
     this.ct.onExpire = (e) => this.onConnExpire(e);
@@ -2598,10 +2597,11 @@ export class Datapath implements Output {
       }
       case 'addLaddr': {
         this.svc(op.svc);
-        this.laddrs.add(op.svc, op.addr | 0, op.portMin, op.portMax);
         // uvsd answers ARP for its LIPs (gratuitous ARP the first time); one still answered for
-        // its connections (dropLaddr) is a service's again, counted as it was.
-        if (!this.drainingLips.delete(op.addr | 0) && this.link.addLocal(op.addr | 0)) this.announce(op.addr | 0);
+        // its connections (draining: dropLaddr) is a service's again, counted as it was.
+        const draining = this.laddrs.draining(op.addr | 0);
+        this.laddrs.add(op.svc, op.addr | 0, op.portMin, op.portMax);
+        if (!draining && this.link.addLocal(op.addr | 0)) this.announce(op.addr | 0);
         return;
       }
       case 'delLaddr': {
@@ -2725,17 +2725,14 @@ export class Datapath implements Output {
   /**
    * A service no longer has LIP addr (--del-laddr, its service deleted): uvsd stops answering ARP
    * for it, unless it was the last service's and connections still hold its ports: then, as DPVS
-   * keeps the address on its interface, until they give the last one back (laddrs.onDrained).
-   * Until 2026-12-07 it stopped at once, and a server whose neighbour entry for the LIP went stale
-   * could no longer answer those connections (a UDP flow went silent for its timeout).
+   * keeps the address on its interface, until they give the last one back (laddrs.draining, then
+   * laddrs.onDrained). Until 2026-12-07 it stopped at once, and a server whose neighbour entry for
+   * the LIP went stale could no longer answer those connections (a UDP flow went silent for its
+   * timeout).
    */
   private dropLaddr(addr: number): void {
-    if (!this.laddrs.configured(addr) && this.laddrs.isLaddr(addr)) this.drainingLips.add(addr);
-    else this.link.delLocal(addr);
+    if (!this.laddrs.draining(addr)) this.link.delLocal(addr);
   }
-
-  /** LIPs no service has whose connections still hold ports: answered for until they end (dropLaddr). */
-  private readonly drainingLips = new Set<number>();
 
   /** The VIPs: services' addresses and marked ones (uvsadm --add-mark), each once. */
   vips(): number[] {

@@ -259,6 +259,12 @@ export class LaddrPools {
     return (this.byAddr.get(addr | 0)?.refs ?? 0) > 0;
   }
 
+  /** Is addr a LIP no service has any longer whose connections still hold ports (given back: give)? */
+  draining(addr: number): boolean {
+    const l = this.byAddr.get(addr | 0);
+    return l !== undefined && l.refs === 0;
+  }
+
   /** Is addr a local address of some service (a FULLNAT reply's destination)? */
   isLaddr(addr: number): boolean {
     return this.byAddr.has(addr | 0);
@@ -368,7 +374,7 @@ export class LaddrPools {
     }
   }
 
-  /** Told when a LIP no service has gives its last port back (the datapath stops answering ARP for it). */
+  /** Told when a draining LIP gives its last port back (the datapath stops answering ARP for it). */
   onDrained: ((addr: number) => void) | undefined;
 
   /** Every LIP currently configured (uvsd answers ARP for them). */
