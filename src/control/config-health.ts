@@ -348,6 +348,25 @@ function secretStr(h: FieldHelpers, f: Field): string {
   return h.fail(f.line, f.path, `must be a non-empty string, got ${what} (the value is not shown: a secret)`);
 }
 
+/** A server's (or sorry server's) tunnel fields. */
+export const TUN_KEYS = ['tun-type', 'tun-port', 'tun-csum'] as const;
+
+/**
+ * The tunnel of a server (`m`: its fields) of method `fwd`: for a TUN one the whole tunnel (ipip,
+ * no port, nocsum by default, so that a reload puts back what a file leaves out), else none, its
+ * tunnel fields refused (`whose`: who may have them, for the message).
+ */
+export function tunnelOf(h: FieldHelpers, m: Map<string, Field>, fwd: Fwd, whose: string): TunOptions | undefined {
+  const [tf, pf, cf] = TUN_KEYS.map((k) => m.get(k));
+  if (fwd !== 'tun') {
+    const any = tf ?? pf ?? cf;
+    if (any !== undefined) h.fail(any.line, any.path, `tunnel options are for ${whose}, this one is ${fwd}`);
+    return undefined;
+  }
+  const pick = <T extends string>(f: Field, of: readonly T[]): T => of.find((t) => t === h.str(f)) ?? h.fail(f.line, f.path, `must be one of ${of.join(', ')}, got "${h.str(f)}"`);
+  return { tunType: tf ? pick(tf, TUN_TYPES) : 'ipip', tunPort: pf ? h.int(pf, 1, 65535) : 0, tunCsum: cf ? pick(cf, TUN_CSUMS) : 'nocsum' };
+}
+
 /** ssl_get's certificate, key, password and ca (keepalived's SSL block, per check here); the files must be readable. */
 function clientTls(h: FieldHelpers, f: Field, m: Map<string, Field>): { tls?: TlsClient } {
   const t: TlsClient = { origin: { file: h.file, line: f.line } };
@@ -412,7 +431,7 @@ export function parseServiceHealth(
     if (g('ha-suspend') && h.bool(g('ha-suspend')!)) vs.haSuspend = true;
     const sf = g('sorry-server');
     if (sf) {
-      const sm = h.mapFields(sf, ['address', 'port', 'method', 'inhibit', 'tun-type', 'tun-port', 'tun-csum']);
+      const sm = h.mapFields(sf, ['address', 'port', 'method', 'inhibit', ...TUN_KEYS]);
       const addr = h.ip(sm.get('address') ?? h.fail(sf.line, `${sf.path}.address`, 'missing'));
       vs.sorryServer = { addr, port: destPort(sm.get('port') ? h.int(sm.get('port')!, 0, 65535) : undefined, svc.port), origin: { file: h.file, line: sf.line } };
       sorryInhibit = sm.get('inhibit');
@@ -423,18 +442,10 @@ export function parseServiceHealth(
         const fwd = ({ dr: 'dr', route: 'dr', nat: 'nat', masq: 'nat', tun: 'tun', tunnel: 'tun', fullnat: 'fullnat' } as Record<string, Fwd>)[mt];
         vs.fwd = fwd ?? h.fail(sm.get('method')!.line, sm.get('method')!.path, `must be one of dr, nat, tun, fullnat, got "${mt}"`);
       }
-      // A TUN sorry server's tunnel (keepalived's sorry_server_lvs_method TUN type gue port N csum), as a server's.
-      const tf = sm.get('tun-type');
-      const pf = sm.get('tun-port');
-      const cf = sm.get('tun-csum');
-      const anyTun = tf ?? pf ?? cf;
-      if (anyTun !== undefined) {
-        if (vs.fwd !== 'tun') h.fail(anyTun.line, anyTun.path, `tunnel options are for a method tun sorry server, this one is ${vs.fwd}`);
-        const pick = <T extends string>(f: Field, of: readonly T[]): T => of.find((t) => t === h.str(f)) ?? h.fail(f.line, f.path, `must be one of ${of.join(', ')}, got "${h.str(f)}"`);
-        // Where the method is (vs.fwd, vs.tun: sorryEntry), so that a dump of a service whose
-        // sorry server takes its first server's tunnel reads back the same spec (no reload change).
-        vs.tun = { tunType: tf ? pick(tf, TUN_TYPES) : 'ipip', tunPort: pf ? h.int(pf, 1, 65535) : 0, tunCsum: cf ? pick(cf, TUN_CSUMS) : 'nocsum' };
-      }
+      // A TUN sorry server's tunnel (keepalived's sorry_server_lvs_method TUN type gue port N csum),
+      // as a server's; where the method is (vs.fwd, vs.tun: sorryEntry), so that a dump of a
+      // service whose sorry server takes its first server's tunnel reads back the same spec.
+      if (TUN_KEYS.some((k) => sm.has(k))) vs.tun = tunnelOf(h, sm, vs.fwd, 'a method tun sorry server');
       // DR and TUN servers take the service's port, as the service's own servers do (config.ts).
       if (takesServicePort(vs.fwd, svc.fwmark)) vs.sorryServer.port = svc.port;
     }

@@ -18,9 +18,9 @@ import { readConfigOffThread } from './config-thread.js';
 import { serviceKeyOf, type Control, type ServiceModel } from './model.js';
 import { findDest, KEYS_STEP, planTableSteps, schedFlagNames, type PlanDest, type PlanService, type PlanTable } from './verbs.js';
 import type { BatchItem, DestSpec, Fwd, LaddrRange, MarkInfo, Proto, ServiceKey, ServiceSpec, Timeouts, TunOptions } from './protocol.js';
-import { addrPortText, DEFAULT_WEIGHT, destPort, LADDR_PORT_MAX, LADDR_PORT_MIN, LADDR_TEXT_FORM, laddrRangesOf, laddrText, MAX_FWMARK, parseLaddrText, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, TUN_CSUMS, TUN_TYPES, tunText } from './protocol.js';
+import { addrPortText, DEFAULT_WEIGHT, destPort, LADDR_PORT_MAX, LADDR_PORT_MIN, LADDR_TEXT_FORM, laddrRangesOf, laddrText, MAX_FWMARK, parseLaddrText, takesServicePort, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT, serviceId, serviceKey, serviceText, tunText } from './protocol.js';
 import { ftpPortsText, markText } from './printers.js';
-import { parseServiceHealth, serverHealthInto, serviceHealthInto, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
+import { parseServiceHealth, serverHealthInto, serviceHealthInto, tunnelOf, TUN_KEYS, type Field, type FieldHelpers, type ServerForHealth } from './config-health.js';
 import { PROCESS_SLOTS, type RealServerSpec, type ScriptUser, type VirtualServerSpec } from '../health/types.js';
 import { formatIp, parseIp } from '../datapath/addr.js';
 import { DEFENSE_DEFAULTS, type DefenseOptions } from '../datapath/pipeline.js';
@@ -184,7 +184,7 @@ const DAEMON_KEYS = [
 const TOP_KEYS = ['daemon', 'timeouts', 'marks', 'services'];
 const MARK_KEYS = ['fwmark', 'proto', 'address', 'ports'];
 const SERVICE_KEYS = ['proto', 'address', 'port', 'fwmark', 'scheduler', 'flags', 'persistent', 'netmask', 'ops', 'pe', 'synproxy', 'local-addresses', 'health', 'servers'];
-const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', 'tun-type', 'tun-port', 'tun-csum', 'health'];
+const SERVER_KEYS = ['address', 'port', 'method', 'weight', 'upper', 'lower', ...TUN_KEYS, 'health'];
 /** A state file's servers may also be draining: until when (ConfigFile.drains). */
 const STATE_SERVER_KEYS = [...SERVER_KEYS, 'drain-until'];
 /** What a --config file's server with a state file's key is told (a state file copied as a config while a server drained). */
@@ -551,23 +551,7 @@ export function checkConfigDocument(doc: Document, lc: LineCounter, file: string
       const forHealth: ServerForHealth[] = [];
       const servers = m.get('servers');
       /** A server's tun-type, tun-port and tun-csum (the control verbs check the combination). */
-      const tunFields = (dm: Map<string, Field>, fwd: Fwd): TunOptions => {
-        const o: TunOptions = {};
-        const tf = dm.get('tun-type');
-        const pf = dm.get('tun-port');
-        const cf = dm.get('tun-csum');
-        const any = tf ?? pf ?? cf;
-        if (fwd !== 'tun') {
-          if (any !== undefined) fail(file, any.line, any.path, `tunnel options are for method tun servers, this one is ${fwd}`);
-          return o;
-        }
-        // Every TUN server says its whole tunnel (ipip, no port, nocsum by default), so that a
-        // reload puts back what a file leaves out.
-        o.tunType = tf ? (TUN_TYPES.find((t) => t === str(tf)) ?? fail(file, tf.line, tf.path, `must be one of ${TUN_TYPES.join(', ')}, got "${str(tf)}"`)) : 'ipip';
-        o.tunPort = pf ? int(pf, 1, 65535) : 0;
-        o.tunCsum = cf ? (TUN_CSUMS.find((c) => c === str(cf)) ?? fail(file, cf.line, cf.path, `must be one of ${TUN_CSUMS.join(', ')}, got "${str(cf)}"`)) : 'nocsum';
-        return o;
-      };
+      const tunFields = (dm: Map<string, Field>, fwd: Fwd): TunOptions => tunnelOf(helpers, dm, fwd, 'method tun servers') ?? {};
 
       if (!isNull(servers)) {
         const seenDests = new Map<string, number>();
