@@ -273,14 +273,16 @@ describe('health checks from keepalived.conf in the lab: two labs at a time', { 
   `);
       await lab.startUvsd(['--keepalived-conf', file]);
       await until(lab, 'keepalived.conf imported', (l) => l.length === 2, 10_000);
+      // Each run's queries from ports no earlier run used: such a port would still have its
+      // connection (UDP, 300 s) and go where that one went.
       const dns = async (n: number) => {
-        const r = await lab.client(['--dns', `${VIP}:53`, '--count', String(n), '--timeout', '1000'], { timeoutMs: 30_000 });
+        const r = await lab.client(['--dns', `${VIP}:53`, '--count', String(n), '--sport', String(lab.freshPorts(n)), '--timeout', '1000'], { timeoutMs: 30_000 });
         assert.equal(r.code, 0, `client: ${r.stderr}`);
         return JSON.parse(r.stdout.trim().split('\n').pop()!) as { counts: Record<string, number>; errors: number; errorSamples: string[] };
       };
       const both = await dns(10);
       assert.equal(both.errors, 0, JSON.stringify(both.errorSamples));
-      assert.deepEqual(both.counts, { rs1: 5, rs2: 5 }, 'rr over both resolvers');
+      assert.deepEqual(both.counts, { rs1: 5, rs2: 5 }, `rr over both resolvers: ${JSON.stringify(both.counts)}`);
 
       // rs1's resolver stops: its DNS_CHECK gets port unreachable, it leaves within the bound.
       await s1!.proc!.stop(2000);

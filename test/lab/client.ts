@@ -16,9 +16,9 @@
 //       --connect: each socket is connected to VIP:PORT, so an ICMP error about its datagram
 //       fails it at once (port unreachable: ECONNREFUSED) instead of leaving it to time out.
 //       Prints the same JSON shape, plus "errorCodes" (failures by error code; "timeout").
-//   --dns VIP:PORT --count N [--name NAME]
-//       N DNS TXT queries for NAME (default pool.example) through node's resolver, one resolver
-//       (a new source port, a new flow) each, one try within --timeout; the answer's first TXT
+//   --dns VIP:PORT --count N [--name NAME] [--sport P]
+//       N DNS TXT queries for NAME (default pool.example), each from a new socket on a source port
+//       not used before in the run (with --sport: P, P+1, ...), a new flow, one try within --timeout; the answer's first TXT
 //       string is the server name (the lab servers answer so). Prints the --http JSON shape.
 //   --stream VIP:PORT --rate R --seconds S
 //       UDP from one socket at R datagrams/s for S seconds, each numbered; counts the replies.
@@ -41,10 +41,10 @@
 import http from 'node:http';
 import net from 'node:net';
 import dgram from 'node:dgram';
-import { promises as dnsPromises } from 'node:dns';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
+import { dnsQuery } from '../../src/health/checkers/dns.js';
 import { requireLabNamespace } from './guard.js';
 import { labPattern } from './pattern.js';
 
@@ -219,7 +219,11 @@ async function freshSocket(sport: number): Promise<dgram.Socket> {
   }
 }
 
-async function udpOnce(host: string, port: number, sport: number): Promise<string> {
+/**
+ * One datagram from a fresh socket (a new flow) and the first reply from host:port that `answer`
+ * takes (it returns the reply's server name, or null to wait on); bounded by --timeout.
+ */
+async function exchange(host: string, port: number, sport: number, msg: Buffer, answer: (reply: Buffer) => string | null): Promise<string> {
   const s = await freshSocket(sport);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -233,20 +237,29 @@ async function udpOnce(host: string, port: number, sport: number): Promise<strin
     };
     const timer = setTimeout(() => done(Object.assign(new Error(`timeout after ${timeoutMs} ms`), { code: 'timeout' })), timeoutMs);
     s.on('error', (e) => done(e));
-    s.on('message', (msg, rinfo) => {
+    s.on('message', (reply, rinfo) => {
       if (rinfo.address !== host || rinfo.port !== port) {
         done(new Error(`reply from ${rinfo.address}:${rinfo.port}, expected ${host}:${port}`));
         return;
       }
-      done(null, msg.toString('utf8').split('\n')[0]!.trim());
+      try {
+        const v = answer(reply);
+        if (v !== null) done(null, v);
+      } catch (e) {
+        done(e as Error);
+      }
     });
-    // --size N pads the datagram to N bytes (over the MTU: the kernel sends it as IP fragments).
-    const size = Number(values.size);
-    const ask = values['big-reply'] ? 'big?\n' : 'who?\n';
-    const msg = size > 5 ? Buffer.concat([Buffer.from(ask), Buffer.alloc(size - 5, 0x2e)]) : ask;
     if (values.connect) s.connect(port, host, () => s.send(msg));
     else s.send(msg, port, host);
   });
+}
+
+function udpOnce(host: string, port: number, sport: number): Promise<string> {
+  // --size N pads the datagram to N bytes (over the MTU: the kernel sends it as IP fragments).
+  const size = Number(values.size);
+  const ask = values['big-reply'] ? 'big?\n' : 'who?\n';
+  const msg = size > 5 ? Buffer.concat([Buffer.from(ask), Buffer.alloc(size - 5, 0x2e)]) : Buffer.from(ask);
+  return exchange(host, port, sport, msg, (reply) => reply.toString('utf8').split('\n')[0]!.trim());
 }
 
 async function runUdp(target: string): Promise<Tally> {
@@ -263,14 +276,30 @@ async function runUdp(target: string): Promise<Tally> {
   return t;
 }
 
+/**
+ * The first TXT string of the first answer to `query` (sent as the lab servers answer: the
+ * question, then one record); a response with another RCODE is an error.
+ */
+function txtAnswer(query: Buffer, reply: Buffer): string | null {
+  if (reply.length < 12 || reply.readUInt16BE(0) !== query.readUInt16BE(0) || (reply[2]! & 0x80) === 0) return null;
+  const rcode = reply[3]! & 0x0f;
+  if (rcode !== 0) throw Object.assign(new Error(`DNS rcode ${rcode}`), { code: `rcode${rcode}` });
+  if (reply.readUInt16BE(6) === 0) return '(no TXT)';
+  let o = query.length; // the question, echoed
+  o += (reply[o]! & 0xc0) === 0xc0 ? 2 : reply.indexOf(0, o) + 1 - o; // the record's name
+  const rdata = o + 10;
+  if (reply.readUInt16BE(o) !== 16 || rdata >= reply.length) return '(no TXT)';
+  return reply.toString('utf8', rdata + 1, rdata + 1 + reply[rdata]!);
+}
+
 async function runDns(target: string): Promise<Tally> {
+  const { host, port } = hostPort(target);
   const t = newTally();
+  const sport = Number(values.sport);
   for (let i = 0; i < count; i++) {
-    const r = new dnsPromises.Resolver({ timeout: timeoutMs, tries: 1 });
-    r.setServers([target]);
+    const query = dnsQuery(randomInt(0x10000), String(values.name), 16);
     try {
-      const txt = await r.resolveTxt(String(values.name));
-      record(t, txt[0]?.[0] ?? '(no TXT)');
+      record(t, await exchange(host, port, sport === 0 ? 0 : sport + i, query, (reply) => txtAnswer(query, reply)));
     } catch (e) {
       record(t, null, (e as Error).message, (e as NodeJS.ErrnoException).code);
     }

@@ -190,6 +190,12 @@ export interface DrLab {
    * bytes), to target (default VIP:53); connect: from connected sockets (an ICMP error fails one).
    */
   udp(count: number, opts?: { target?: string; ns?: string; sport?: number; size?: number; bigReply?: boolean; connect?: boolean; timeoutMs?: number }): Promise<ClientTally>;
+  /**
+   * The first of `count` source ports no earlier call of this lab was given (22000-28999, below
+   * the ephemeral range, cycling): udp() without sport takes them, so a datagram never reuses
+   * the port, and so the connection, of an earlier run's.
+   */
+  freshPorts(count: number): number;
   /** Open one keep-alive HTTP connection and keep it for further requests. */
   hold(opts?: { target?: string; ns?: string }): Promise<HoldConn>;
   /** Control API: status (drops, counters) and list. */
@@ -311,6 +317,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
   }
 
   const clientJs = join(here, 'client.js');
+  let nextPort = 22000;
 
   const self: DrLab = {
     lab,
@@ -428,11 +435,18 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
 
     async udp(count, o = {}): Promise<ClientTally> {
       const args = ['--udp', o.target ?? `${vips[0]}:53`, '--count', String(count), ...(o.size ? ['--size', String(o.size)] : [])];
-      if (o.sport !== undefined) args.push('--sport', String(o.sport));
+      args.push('--sport', String(o.sport ?? self.freshPorts(count)));
       if (o.connect) args.push('--connect');
       if (o.bigReply) args.push('--big-reply');
       if (o.timeoutMs !== undefined) args.push('--timeout', String(o.timeoutMs));
       return parseTally(await self.client(args, { ns: o.ns }));
+    },
+
+    freshPorts(count) {
+      if (nextPort + count > 29000) nextPort = 22000;
+      const first = nextPort;
+      nextPort += count;
+      return first;
     },
 
     async hold(o = {}): Promise<HoldConn> {
