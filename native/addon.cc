@@ -161,6 +161,22 @@ static Napi::Value TryLock(const Napi::CallbackInfo& info) {
   return ThrowErrno(env, "flock", "fd " + std::to_string(fd), errno);
 }
 
+// The process at the other end of a connected Unix socket, as the kernel recorded it at connect()
+// (SO_PEERCRED): [pid, uid, gid], or null where the socket has none (not a Unix socket, closed).
+static Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "peerCred(fd: number)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) return env.Null();
+  Napi::Array a = Napi::Array::New(env, 3);
+  a.Set(0u, Napi::Number::New(env, cred.pid));
+  a.Set(1u, Napi::Number::New(env, cred.uid));
+  a.Set(2u, Napi::Number::New(env, cred.gid));
+  return a;
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("openPacket", Napi::Function::New(env, OpenPacket, "openPacket"));
@@ -191,6 +207,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
   exports.Set("cloexecFrom", Napi::Function::New(env, CloexecFrom, "cloexecFrom"));
   exports.Set("tryLock", Napi::Function::New(env, TryLock, "tryLock"));
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   return exports;
 }
 

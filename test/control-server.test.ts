@@ -12,7 +12,8 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import net, { connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { handleLine, listenControl, refusals, SLICED_PARSE_MIN, type ServerLimits } from '../src/control/server.js';
+import { handleLine, listenControl, refusals, SLICED_PARSE_MIN, type Peer, type ServerLimits } from '../src/control/server.js';
+import { PEER_CMD_MAX, peerFields } from '../src/control/dispatch.js';
 import { hasLongArray, jsonStringBytes, streamedText, stringifySliced } from '../src/control/slices.js';
 import { DIR_MAC, rig, ROUTER_MAC, RS, VIP, type Rig } from './helpers/harness.js';
 import { udpFrame } from './helpers/frames.js';
@@ -960,4 +961,20 @@ test('refused connections are told at most once per period, the first at once an
   assert.equal(told.length, 2, 'nothing more to tell: no line');
   refuse('too many connections');
   assert.deepEqual(told.at(-1), ['too many connections', 1], 'after a quiet period: at once');
+});
+
+test('each request is dispatched with its sender, as the kernel saw it connect (SO_PEERCRED: pid, uid, gid); peerFields adds its command line for the audit line, and leaves it out for a process that is gone', async () => {
+  const path = join(dir, `s${n++}.sock`);
+  const seen: Array<Peer | undefined> = [];
+  servers.push(await listenControl(path, (v, a, peer) => (seen.push(peer), r.ctl.call(v, a)), (e) => { throw e; }));
+  const c = await ControlClient.connect(path);
+  await c.call('timeouts', {});
+  await c.call('list', {});
+  c.close();
+  assert.deepEqual(seen, [0, 1].map(() => ({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() })));
+  const mine = peerFields(seen[0]!);
+  assert.deepEqual([mine.pid, mine.uid], [process.pid, process.getuid!()]);
+  assert.ok(mine.cmd !== undefined && mine.cmd.startsWith(`${process.execPath} `) && mine.cmd.length <= PEER_CMD_MAX, String(mine.cmd));
+  // A pid above pid_max (4194304 at most) names no process: pid and uid only.
+  assert.deepEqual(peerFields({ pid: 4_194_305, uid: 0, gid: 0 }), { pid: 4_194_305, uid: 0 });
 });

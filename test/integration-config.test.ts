@@ -168,7 +168,7 @@ test('--config: reload keeps a long-lived connection; dry run; a broken file is 
   });
 });
 
-test('every request that changes the table is one info line once applied ("table changed: VERB", component control, with its arguments; uvsadm -R one batch line); reads and refused requests none; the start line names the version and pid and how long the start took (startMs)', { timeout: 60_000 }, async (t) => {
+test('every request that changes the table is one info line once applied ("table changed: VERB", component control, with its arguments and who sent it: pid, uid, command line; uvsadm -R one batch line); reads and refused requests none; the start line names the version and pid and how long the start took (startMs)', { timeout: 60_000 }, async (t) => {
   await withDrLab(t, { servers: 1 }, async (lab) => {
     const changes = (): Array<Record<string, unknown>> => lab.uvsd!.stdout().split('\n').filter((l) => l.includes('"component":"control"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => /^table changed: /.test(o.msg as string));
@@ -193,5 +193,11 @@ test('every request that changes the table is one info line once applied ("table
     assert.deepEqual(got.map((o) => o.msg), ['table changed: addService', 'table changed: addDest', 'table changed: editDest', 'table changed: batch', 'table changed: clear']);
     assert.deepEqual((got[2]!.args as { weight: number }).weight, 4);
     assert.deepEqual([got[3]!.items, got[3]!.verbs], [2, { addService: 1, addDest: 1 }]);
+    // Who: the uvsadm process (SO_PEERCRED), root, and its command line (since 2026-12-07).
+    for (const [i, tail] of [[0, `-A -t ${VIP}:80 -s rr`], [3, '-R'], [4, '-C']] as const) {
+      const peer = got[i]!.peer as { pid: number; uid: number; cmd: string };
+      assert.ok(Number.isInteger(peer.pid) && peer.pid > 1 && peer.uid === 0, JSON.stringify(peer));
+      assert.ok(peer.cmd.includes('bin/uvsadm --socket ') && peer.cmd.endsWith(` ${tail}`), peer.cmd);
+    }
   });
 });

@@ -10,6 +10,28 @@ import type { Control } from './model.js';
 import type { Datapath } from '../datapath/pipeline.js';
 import type { HealthManager } from '../health/manager.js';
 import { withHealth } from '../health/report.js';
+import { readFileSync } from 'node:fs';
+import type { Peer } from './server.js';
+
+/** At most this many characters of the sender's command line in an audit line. */
+export const PEER_CMD_MAX = 200;
+
+/**
+ * The sender of a change as its audit line names it: pid, uid and command line (/proc/PID/cmdline,
+ * its arguments joined by spaces, cut to PEER_CMD_MAX; left out when it cannot be read: the
+ * process gone, another pid namespace). Read when the line is written: the sender waits for
+ * its reply until then.
+ */
+export function peerFields(peer: Peer): { pid: number; uid: number; cmd?: string } {
+  let cmd: string | undefined;
+  try {
+    const raw = readFileSync(`/proc/${peer.pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+    if (raw !== '') cmd = raw.length > PEER_CMD_MAX ? `${raw.slice(0, PEER_CMD_MAX - 3)}...` : raw;
+  } catch {
+    // gone, or not ours to read: pid and uid say who
+  }
+  return cmd === undefined ? { pid: peer.pid, uid: peer.uid } : { pid: peer.pid, uid: peer.uid, cmd };
+}
 
 export interface DispatchOpts {
   /** The verbs' runner (uvsd: Control.callAsync), and its slicer. */
@@ -29,7 +51,7 @@ export interface DispatchOpts {
 }
 
 /** uvsd's control socket's handler; idle(): settles once every change it took so far has ended (replied). */
-export type ControlDispatch = ((verb: string, args: unknown) => unknown) & { idle(): Promise<unknown> };
+export type ControlDispatch = ((verb: string, args: unknown, peer?: Peer) => unknown) & { idle(): Promise<unknown> };
 
 /** The function uvsd's control socket calls for each request (listenControl's handler). */
 export function controlDispatch(o: DispatchOpts): ControlDispatch {
@@ -47,19 +69,20 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
     const after = (v: unknown): unknown => s()?.then(() => v) ?? v;
     return r instanceof Promise ? r.then(after) : after(r);
   };
-  // One info line per request that changed the table (uvsadm -A/-a/-e/-d/-C/-R/-Z/--set ...), once it succeeded.
-  const audited = (verb: string, rec: Record<string, unknown> | undefined, r: unknown): unknown => {
+  // One info line per request that changed the table (uvsadm -A/-a/-e/-d/-C/-R/-Z/--set ...), once
+  // it succeeded, naming who sent it (peer: pid, uid, command line) where the socket knows.
+  const audited = (verb: string, rec: Record<string, unknown> | undefined, r: unknown, peer: Peer | undefined): unknown => {
     if (rec === undefined) return r;
-    const said = <T>(v: T): T => (o.log.info(rec, `table changed: ${verb}`), v);
+    const said = <T>(v: T): T => (o.log.info(peer === undefined ? rec : { ...rec, peer: peerFields(peer) }, `table changed: ${verb}`), v);
     return r instanceof Promise ? r.then(said) : said(r);
   };
   // One info line per sync daemon started or stopped from the socket (uvsadm --start-daemon /
   // --stop-daemon), once done, as the kernel logs its sync thread's start and stop. Until
   // 2026-12-07 neither was logged: a daemon that installs connections came and went unseen.
-  const daemonAudited = (verb: string, args: unknown, r: unknown): unknown => {
+  const daemonAudited = (verb: string, args: unknown, r: unknown, peer: Peer | undefined): unknown => {
     if (verb !== 'startDaemon' && verb !== 'stopDaemon') return r;
     const a = (args ?? {}) as Record<string, unknown>;
-    const said = <T>(v: T): T => (o.log.info({ verb, args: a }, `sync daemon ${verb === 'startDaemon' ? 'started' : 'stopped'}: ${String(a.state)}`), v);
+    const said = <T>(v: T): T => (o.log.info(peer === undefined ? { verb, args: a } : { verb, args: a, peer: peerFields(peer) }, `sync daemon ${verb === 'startDaemon' ? 'started' : 'stopped'}: ${String(a.state)}`), v);
     return r instanceof Promise ? r.then(said) : said(r);
   };
   const after = (verb: string, r: unknown): unknown => withBgp(verb, withHealth(verb, r, o.health));
@@ -70,7 +93,7 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
   // begun after a turn of the loop and ended with one, so that neither shares a piece with the
   // request's parse (its last slice) nor with the batch's first slice. In one piece, 20,000 items
   // were 7.5-8.2 ms of CPU of the loop before the batch's slicer began, recorded by none.
-  const batchSliced = async (verb: string, args: unknown): Promise<unknown> => {
+  const batchSliced = async (verb: string, args: unknown, peer: Peer | undefined): Promise<unknown> => {
     let found: number[] = [];
     let rec: Record<string, unknown> | undefined;
     const walk = function* (): Steps<void> {
@@ -86,12 +109,12 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
       done();
     }
     // The probe's pieces are the batch's too (its own slicer: the walk's ended with a turn of the loop).
-    return synced(audited(verb, rec, after(verb, callProbed(o.dp, () => call(verb, args), found, o.probeMs, () => slicer(verb)))));
+    return synced(audited(verb, rec, after(verb, callProbed(o.dp, () => call(verb, args), found, o.probeMs, () => slicer(verb))), peer));
   };
-  const handle = (verb: string, args: unknown): unknown => {
-    if (longBatch(verb, args)) return batchSliced(verb, args);
+  const handle = (verb: string, args: unknown, peer: Peer | undefined): unknown => {
+    if (longBatch(verb, args)) return batchSliced(verb, args, peer);
     const r = after(verb, callClaiming(o.dp, call, verb, args, o.probeMs, slicer));
-    return synced(daemonAudited(verb, args, audited(verb, changeRecord(verb, args), r)));
+    return synced(daemonAudited(verb, args, audited(verb, changeRecord(verb, args), r, peer), peer));
   };
   // Changes run in arrival order: each after the one before has ended, its VIP probe included
   // (a change adding a new VIP waits the probe, 300 ms, before Control's queue: the changes
@@ -99,10 +122,10 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
   // clients ended with the service in). Reads answer at once.
   let last: Promise<unknown> = Promise.resolve();
   const quiet = (): void => {};
-  return Object.assign((verb: string, args: unknown): unknown => {
-    if (!changesTable(verb)) return handle(verb, args);
+  return Object.assign((verb: string, args: unknown, peer?: Peer): unknown => {
+    if (!changesTable(verb)) return handle(verb, args, peer);
     if (o.stopping?.() === true) throw new UvsError('STOPPING');
-    const r = last.then(() => handle(verb, args));
+    const r = last.then(() => handle(verb, args, peer));
     last = r.then(quiet, quiet);
     return r;
   }, { idle: () => last });

@@ -13,6 +13,7 @@ import net from 'node:net';
 import { ERRORS, UvsError } from './errors.js';
 import { MAX_REQUEST_LINE, monoMs, type ControlSocketStatus, type ErrorBody, type Reply } from './protocol.js';
 import { deeperAt, hasLongArray, parseJsonSliced, stringifySliced, tooDeep } from './slices.js';
+import { native } from '../datapath/port.js';
 
 export interface ServerLimits {
   /** Longest request line; a longer one is answered with an error and the connection closed. */
@@ -57,7 +58,23 @@ interface Shared {
 }
 
 /** Runs a verb; may return a Promise (a verb that must wait, e.g. for an ARP probe). */
-export type Dispatch = (verb: string, args: unknown) => unknown;
+/** Who sent a request: the process at the other end of its connection, as the kernel saw it connect (SO_PEERCRED). */
+export interface Peer {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** Runs one request's verb; `peer`: who sent it, where the socket knows (the audit line names it). */
+export type Dispatch = (verb: string, args: unknown, peer?: Peer) => unknown;
+
+/** The process at the other end of a control connection, or undefined where the kernel says none. */
+function peerOf(sock: net.Socket): Peer | undefined {
+  const fd = (sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return undefined;
+  const c = native.peerCred(fd);
+  return c === null ? undefined : { pid: c[0], uid: c[1], gid: c[2] };
+}
 
 function errorBody(code: string, message: string, detail?: string, index?: number): ErrorBody {
   const e: ErrorBody = { code, message };
@@ -156,6 +173,8 @@ function probe(path: string): Promise<boolean> {
 
 /** Serve one connection: lines in, replies out, with the limits above. */
 function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) => void, limits: ServerLimits, shared: Shared): void {
+  const peer = peerOf(sock);
+  const run: Dispatch = peer === undefined ? dispatch : (verb, args) => dispatch(verb, args, peer);
   let pending = '';
   /** pending[0, scanned) holds no newline. */
   let scanned = 0;
@@ -191,7 +210,7 @@ function serve(sock: net.Socket, dispatch: Dispatch, onInternal: (err: unknown) 
   const answer = (line: string | string[]): void => {
     const trimmed = typeof line === 'string' ? line.trim() : trimParts(line);
     if (trimmed.length === 0) return;
-    const reply = handleLine(trimmed, dispatch, onInternal, () => sock.destroyed || sock.writableEnded);
+    const reply = handleLine(trimmed, run, onInternal, () => sock.destroyed || sock.writableEnded);
     if (!(reply instanceof Promise) && !hasLongArray(reply)) {
       sock.write(JSON.stringify(reply) + '\n');
       return;

@@ -161,6 +161,8 @@ export interface Native {
   sdNotify(socketPath: string, text: string): void;
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it; throws otherwise. */
   tryLock(fd: number): boolean;
+  /** The peer of a connected Unix socket (SO_PEERCRED): [pid, uid, gid], or null. */
+  peerCred(fd: number): [number, number, number] | null;
   /** The program's return value for an Ethernet frame (BPF_PROG_TEST_RUN; l3: a program built for L3). */
   steerRun(progFd: number, frame: Buffer, l3?: boolean): number;
 }
