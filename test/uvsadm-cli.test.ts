@@ -651,7 +651,7 @@ test('uvsadm trace whose reader is gone (| head -1) ends at its next line and cl
         (err, stdout, stderr2) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr: stderr2 }));
     });
     assert.equal(full.code, 1, full.stderr);
-    assert.match(full.stderr, /\nuvsadm: cannot write the output: ENOSPC: no space left on device\n$/);
+    assert.match(full.stderr, /\nuvsadm: cannot write to standard output: ENOSPC: no space left on device\n$/);
     assert.equal(calls.at(-1), 'traceStop', 'its session closed in uvsd');
   } finally {
     srv.close();
@@ -668,7 +668,7 @@ test('output that cannot be written (-S > a file on a full disk: /dev/full) is o
     for (const args of [['-S', '-n'], ['-L', '-n'], ['-h']]) {
       const r = await toFull(args);
       assert.equal(r.code, 1, `uvsadm ${args.join(' ')} > /dev/full: ${r.stderr}`);
-      assert.equal(r.stderr, 'uvsadm: cannot write the output: ENOSPC: no space left on device\n', `uvsadm ${args.join(' ')} > /dev/full`);
+      assert.equal(r.stderr, 'uvsadm: cannot write to standard output: ENOSPC: no space left on device\n', `uvsadm ${args.join(' ')} > /dev/full`);
     }
   } finally {
     await must(['-D', '-t', '192.168.8.230:80']);

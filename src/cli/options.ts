@@ -2,6 +2,7 @@
 // options as one line `NAME: ...` naming the option and the value, exit 2.
 
 import { writeSync } from 'node:fs';
+import { outputFailure } from '../control/errors.js';
 import { InvalidArgumentError, type Command } from 'commander';
 
 /** An integer option min..max, written in decimal digits (no 1e3, 0x300, +5 or 1.0). */
@@ -46,7 +47,7 @@ function writeOutOrExit(name: string, str: string): void {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') continue; // a non-blocking pipe that is full: its reader takes it
       if (code === 'EPIPE') return;
-      process.stderr.write(`${name}: cannot write to standard output: ${(e as Error).message.replace(/, write$/, '')}\n`);
+      process.stderr.write(outputFailure(name, e as Error));
       process.exit(1);
     }
   }

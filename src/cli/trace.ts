@@ -8,6 +8,7 @@
 
 import { Command as Commander, CommanderError } from 'commander';
 import { ControlClient } from '../control/client.js';
+import { outputFailure } from '../control/errors.js';
 import { parseAddrPort, parseFwmark, UsageError } from '../control/ipvsadm.js';
 import { systemPortNames } from '../control/printers.js';
 import { DEFAULT_SOCKET, type ServiceKey, type TraceEvent, type TracePollResult } from '../control/protocol.js';
@@ -124,7 +125,7 @@ export async function runTrace(cmd: TraceCommand, out: (s: string) => void, err:
       if (!stop && !r.more) await new Promise((res) => setTimeout(res, POLL_MS));
     }
     if (outFailed === undefined) return 0;
-    err(`uvsadm: cannot write the output: ${outFailed.message.replace(/, write$/, '')}\n`);
+    err(outputFailure('uvsadm', outFailed));
     return 1;
   } finally {
     process.off('SIGINT', onSignal);

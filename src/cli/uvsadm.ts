@@ -3,7 +3,7 @@
 // daemon (ipvsadm: by the kernel), 1 listing a service that does not exist; 3 no daemon.
 
 import { ControlClient, ControlError } from '../control/client.js';
-import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, UNREACHED, refusalLine } from '../control/errors.js';
+import { ERRORS, EXIT_LIST_FAILED, EXIT_NO_DAEMON, EXIT_REFUSED, EXIT_USAGE, UNREACHED, outputFailure, refusalLine } from '../control/errors.js';
 import { parseArgs, parseRules, UsageError } from '../control/ipvsadm.js';
 import type { Command } from '../control/ipvsadm.js';
 import {
@@ -261,7 +261,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   // trace listens too while it runs: it ends, closes its session in uvsd, then says so (trace.ts).
   if (e.code === 'EPIPE' || process.stdout.listenerCount('error') > 1) return;
-  process.stderr.write(`uvsadm: cannot write the output: ${e.message.replace(/, write$/, '')}\n`);
+  process.stderr.write(outputFailure('uvsadm', e));
   process.exit(EXIT_LIST_FAILED);
 });
 
