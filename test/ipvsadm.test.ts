@@ -143,7 +143,10 @@ test('-L and its formats; -S, -R, --set, laddr commands, --status, -h, -v', () =
   assert.deepEqual(parse('-L --connection --persistent-conn'), { ...list, conns: true, format: { persistentConn: true } });
   assert.deepEqual(parse('-L --timeout'), { ...list, timeout: true });
   assert.deepEqual(parse('-S -n'), { kind: 'save', ...common, numeric: true });
-  assert.deepEqual(parse('-R'), { kind: 'restore', ...common });
+  assert.deepEqual(parse('-R'), { kind: 'restore', ...common, dryRun: false });
+  // uvs: -R --dry-run (uvsd checks the rules against its table, changes nothing); --reload's other option.
+  assert.deepEqual(parse('-R --dry-run'), { kind: 'restore', ...common, dryRun: true });
+  usage('-L --dry-run', "Illegal 'dry-run' option with the 'list' command");
   assert.deepEqual(parse('--set 900 120 0'), call('setTimeouts', { tcp: 900, tcpfin: 120, udp: 0 }));
   assert.deepEqual(parse('--add-laddr -z 10.0.0.5 -t 192.168.8.200:80'), call('addLaddr', { service: svc, addr: '10.0.0.5' }));
   assert.deepEqual(parse('--del-laddr -t 192.168.8.200:80 -z 10.0.0.5'), call('delLaddr', { service: svc, addr: '10.0.0.5' }));
@@ -408,8 +411,12 @@ const isKey = (k: unknown): boolean => {
 function checkCommand(c: Command): void {
   assert.ok(typeof c.socket === 'string' && c.socket.length > 0);
   switch (c.kind) {
-    case 'help': case 'version': case 'restore': case 'status': case 'daemonList':
+    case 'help': case 'version': case 'status': case 'daemonList':
       assert.deepEqual(Object.keys(c).sort(), ['kind', 'socket']);
+      return;
+    case 'restore':
+      assert.deepEqual(Object.keys(c).sort(), ['dryRun', 'kind', 'socket']);
+      assert.equal(typeof c.dryRun, 'boolean');
       return;
     case 'save':
       assert.equal(typeof c.numeric, 'boolean');

@@ -251,6 +251,19 @@ test('-S -n | -C | -R restores the identical table; -R is all or nothing with th
   assert.equal(await must(['-Ln']), HEAD);
 });
 
+test('-R --dry-run: uvsd checks the whole input against the table as it is (a line it would refuse named as -R names it) and changes nothing; rules that would apply are counted', async () => {
+  await must(['-C']);
+  await must(['-A', '-t', '192.168.8.200:80', '-s', 'rr']);
+  const listed = await must(['-Ln']);
+  const rules = '-A -t 192.168.8.201:80 -s rr\n-a -t 192.168.8.201:80 -r 192.168.8.20 -w 3\n-A -t 192.168.8.200:80 -s wlc\n';
+  assert.deepEqual(await uvsadm(['-R', '--dry-run'], { input: rules }), { code: EXIT_REFUSED, stdout: '', stderr: 'line 3: Service already exists\n' });
+  assert.equal(await must(['-Ln']), listed);
+  const fine = rules.split('\n').slice(0, 2).join('\n');
+  assert.equal(await must(['-R', '--dry-run'], fine), '2 commands would apply to the table as it is; nothing changed\n');
+  assert.equal(await must(['-Ln']), listed);
+  await must(['-C']);
+});
+
 test('-S -n | -C | -R with mark rules: -C keeps the marks and -R\'s --add-mark lines of the same rules change nothing', async () => {
   await must(['-C']);
   await must(['--add-mark', '-f', '7', '-t', '192.168.8.200:80']);

@@ -89,7 +89,7 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
       case 'restore': {
         const r = rules!;
         try {
-          await client.call('batch', { items: r.calls });
+          await client.call('batch', cmd.dryRun ? { items: r.calls, dryRun: true } : { items: r.calls });
         } catch (e) {
           if (e instanceof ControlError && e.index !== undefined) throw new ControlError(e.code, `line ${r.lines[e.index]}: ${e.message}`, e.detail);
           if (e instanceof ControlError && e.code === 'BAD_REQUEST' && e.message.includes(' uvsd reads in one request')) {
@@ -97,6 +97,7 @@ async function run(cmd: Exclude<Command, { kind: 'help' | 'version' }>): Promise
           }
           throw e;
         }
+        if (cmd.dryRun) out(`${r.calls.length} ${r.calls.length === 1 ? 'command' : 'commands'} would apply to the table as it is; nothing changed\n`);
         return 0;
       }
       case 'save': {

@@ -54,6 +54,8 @@ export interface SaveCommand extends Common {
 }
 export interface RestoreCommand extends Common {
   kind: 'restore';
+  /** uvs: --dry-run: uvsd checks the whole input against its table, changes nothing. */
+  dryRun: boolean;
 }
 /** uvs extension: the firewall-mark rules (--get-marks). */
 export interface GetMarksCommand extends Common {
@@ -153,7 +155,7 @@ const RULES: Record<Cmd, string> = {
   'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxxx     x',
   set:              'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  restore:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  restore:          'xxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxxxxx', // -R [--dry-run] (uvs)
   save:             ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   'add-laddr':      'xx+xxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxxx',
   'del-laddr':      'xx+xxxxxxxxxxxxxxxxxx+xxxxxxxxxxxxxxxxxxxxx',
@@ -819,7 +821,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
     case 'save':
       return { kind: 'save', ...common, numeric: has('numeric') };
     case 'restore':
-      return { kind: 'restore', ...common };
+      return { kind: 'restore', ...common, dryRun: has('dry-run') };
     case 'status':
       return { kind: 'status', ...common };
     case 'undrain':

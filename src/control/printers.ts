@@ -658,7 +658,7 @@ Usage:
   ${p} -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o]
   ${p} -D -t|u|f service-address
   ${p} -C
-  ${p} -R
+  ${p} -R [--dry-run]
   ${p} -S [-n]
   ${p} -a|e -t|u|f service-address -r server-address [options]
   ${p} -d -t|u|f service-address -r server-address
@@ -756,7 +756,8 @@ Options:
   --client       address[:port]       client of --explain
   --drain-timeout seconds             drain at most this long (default: uvsd's)
   --ha-group     name                 uvs: --role of one HA group (uvsd --ha-group)
-  --dry-run                           --reload: print the changes, change nothing
+  --dry-run                           --reload: print the changes, change nothing;
+                                      -R: check the rules against the table, change nothing
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)
   --daemon                            output of daemon information
