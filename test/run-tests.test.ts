@@ -99,6 +99,8 @@ test('run-tests output: a failed test is named last, after the summary, with its
       "import assert from 'node:assert/strict';",
       "test('adds up', () => assert.equal(1 + 1, 2));",
       "test('the table is full', () => assert.equal(3, 4, 'conns 3 of 4\\nsecond line'));",
+      "test('no message', () => assert.deepEqual({ rs1: 6, rs2: 4 }, { rs1: 5, rs2: 5 }));",
+      "test('equal, no message', () => assert.equal(3, 4));",
       "describe('refusals', () => { it('--conn-max -1', () => assert.fail('exit 0')); it('--conn-max 0', () => {}); });",
     ].join('\n'));
     writeFileSync(join(dir, 'b.test.js'), "// test-class: shared\nimport { test } from 'node:test';\ntest('fine', () => {});\n");
@@ -114,9 +116,13 @@ test('run-tests output: a failed test is named last, after the summary, with its
     assert.equal(bad.code, 1, bad.out);
     const lines = bad.out.trimEnd().split('\n');
     // A suite failed by its subtest is named by that subtest.
-    assert.deepEqual(lines.slice(-2), ['# failed: a.test.js: the table is full: conns 3 of 4', '# failed: a.test.js: --conn-max -1: exit 0'], bad.out);
-    assert.match(lines.at(-3)!, /^# duration_ms /);
-    assert.ok(lines.includes('# fail 2') && lines.includes('# pass 3'), bad.out);
+    // assert's own message: its first line and the values (3 !== 4; a diff's +/- lines).
+    assert.deepEqual(lines.slice(-4), ['# failed: a.test.js: the table is full: conns 3 of 4',
+      '# failed: a.test.js: no message: Expected values to be strictly deep-equal: + rs1: 6, + rs2: 4 - rs1: 5, - rs2: 5',
+      '# failed: a.test.js: equal, no message: Expected values to be strictly equal: 3 !== 4',
+      '# failed: a.test.js: --conn-max -1: exit 0'], bad.out);
+    assert.match(lines.at(-5)!, /^# duration_ms /);
+    assert.ok(lines.includes('# fail 4') && lines.includes('# pass 3'), bad.out);
     const good = await run([join(dir, 'b.test.js')]);
     assert.equal(good.code, 0, good.out);
     assert.doesNotMatch(good.out, /# failed:/);

@@ -36,7 +36,15 @@ const SUMMARY = /^(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) (\
 export function failedLine(file: string | undefined, name: string | undefined, error: unknown): string {
   // node:test wraps what the test threw in an ERR_TEST_FAILURE whose cause is that error.
   const e = error as { cause?: { message?: unknown }; message?: unknown } | undefined;
-  const why = String(e?.cause?.message ?? e?.message ?? 'no error').split('\n').find((l) => l.trim() !== '') ?? '';
+  const lines = String(e?.cause?.message ?? e?.message ?? 'no error').split('\n');
+  let why = lines.find((l) => l.trim() !== '') ?? '';
+  // assert's own message (no message of the test's) says only what kind of comparison failed:
+  // the values follow, `3 !== 4` or a diff's +/- lines, and CI's summary shows only this line.
+  if (/^Expected values to be (strictly |loosely )?(deep-)?equal:$/.test(why.trim())) {
+    const rest = lines.slice(lines.indexOf(why) + 1).map((l) => l.trim().replace(/^([+-]) +/, '$1 ')).filter((l) => l !== '' && l !== '+ actual - expected');
+    const diff = rest.filter((l) => /^[+-] /.test(l));
+    why = `${why.trim()} ${(diff.length > 0 ? diff : rest).join(' ')}`;
+  }
   const cut = (t: string, n: number): string => (t.length > n ? `${t.slice(0, n - 3)}...` : t);
   return `failed: ${file ? basename(file) : '?'}: ${cut(name ?? '?', 160)}: ${cut(why.trim(), 300)}`;
 }
