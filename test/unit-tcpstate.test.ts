@@ -222,7 +222,7 @@ test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (m
   assert.equal(reused(), 5);
 
   // Mode 0: the SYN follows the old entry (its state machine: CLOSE + SYN = SYN_RECV), even to a
-  // server at weight 0 (the kernel tests neither without conn_reuse_mode).
+  // server at weight 0 (kernels before 5.16 test neither without conn_reuse_mode).
   r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
   o = reopen(41004, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE', true);
   assert.equal(o.again, o.first, 'mode 0: the old entry\'s server');
@@ -289,7 +289,9 @@ test('a SYN on an entry whose server has weight 0 is scheduled again, in any sta
   assert.equal(sentTo(r.run(seg(41301, TCP_FLAGS.SYN))), 1 - b, 'ESTABLISHED on a weight-0 server: rescheduled');
   assert.equal(r.counters().conns_reused, 2);
   weight(b, 1);
-  // conn_reuse_mode 0: the kernel skips both tests.
+  // conn_reuse_mode 0: kernels before 5.16 skip both tests (since 5.16, "ipvs: Fix reuse
+  // connection if RS weight is 0", expire_nodest_conn=1 reschedules on weight 0 whatever the mode;
+  // uvs keeps the older behaviour: docs/moving-from-lvs.md).
   r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
   const c = sentTo(r.run(seg(41302, TCP_FLAGS.SYN)));
   r.run(seg(41302, TCP_FLAGS.ACK));
