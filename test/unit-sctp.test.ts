@@ -135,10 +135,14 @@ test('conn_reuse_mode: an INIT on a CLOSED association\'s tuple (a peer that bin
   assert.equal(r.counters().conns_reused, 1);
   close();
   r.ctl.editDest({ service: SVC, addr: RS[was]!.ip, port: SVC.port, weight: 1 });
-  r.ctl.editDest({ service: SVC, addr: RS[1 - was]!.ip, port: SVC.port, weight: 0 });
   r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
-  assert.equal(associate(), 1 - was, 'mode 0: the old entry\'s server, drained or not');
+  assert.equal(associate(), 1 - was, 'mode 0: the old entry\'s server');
   assert.equal(r.counters().conns_reused, 1);
+  // Drained, it is scheduled again even with mode 0, as kernels since 5.16 (expire_nodest_conn=1).
+  close();
+  r.ctl.editDest({ service: SVC, addr: RS[1 - was]!.ip, port: SVC.port, weight: 0 });
+  assert.equal(associate(), was, 'mode 0, drained: the server with weight');
+  assert.equal(r.counters().conns_reused, 2);
 });
 
 for (const fwd of ['nat', 'fullnat'] as const) {

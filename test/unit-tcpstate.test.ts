@@ -169,7 +169,7 @@ test('a shorter state timeout takes effect: ESTABLISHED then RST expires after t
 // conn_reuse_mode (ip_vs_in, is_new_conn_expected): a client that reuses its port for a new
 // connection while the director still holds the old one's finished entry gets a new connection,
 // scheduled again, not the old entry's server (which may be quiesced meanwhile).
-test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (mode 1), FIN_WAIT of DR too with mode 2 or 3, never with 0', () => {
+test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (mode 1), FIN_WAIT of DR too with mode 2 or 3, never with 0 (but on a weight-0 server: kernel 5.16)', () => {
   const r = drRig({ weights: [1, 1] });
   const server = (out: Buffer[]): number => {
     assert.equal(out.length, 1, 'one frame forwarded');
@@ -221,12 +221,16 @@ test('conn_reuse_mode: a SYN on a CLOSE or TIME_WAIT entry is scheduled again (m
   assert.notEqual(o.again, o.first, 'mode 2: FIN_WAIT rescheduled');
   assert.equal(reused(), 5);
 
-  // Mode 0: the SYN follows the old entry (its state machine: CLOSE + SYN = SYN_RECV), even to a
-  // server at weight 0 (kernels before 5.16 test neither without conn_reuse_mode).
+  // Mode 0: the SYN follows the old entry (its state machine: CLOSE + SYN = SYN_RECV); on a
+  // server at weight 0 it is scheduled again all the same, as kernels since 5.16 with
+  // expire_nodest_conn=1 (older kernels tested neither without conn_reuse_mode; uvs until 2026-12-07).
   r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
-  o = reopen(41004, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE', true);
+  o = reopen(41004, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE');
   assert.equal(o.again, o.first, 'mode 0: the old entry\'s server');
   assert.equal(reused(), 5);
+  o = reopen(41007, [TCP_FLAGS.ACK, TCP_FLAGS.RST], 'CLOSE', true);
+  assert.notEqual(o.again, o.first, 'mode 0, weight 0: rescheduled');
+  assert.equal(reused(), 6);
 });
 
 test('conn_reuse_mode: a connection of a persistence template keeps the template\'s server (the kernel\'s controlled connections)', () => {
@@ -263,7 +267,7 @@ test('wlc: a server that completes no handshake is not preferred; its half-open 
 // ip_vs_in, with expire_nodest_conn (which uvs always behaves as) and conn_reuse_mode on: a new
 // connection on an entry whose server has weight 0 expires it and is scheduled anew, whatever
 // the entry's state.
-test('a SYN on an entry whose server has weight 0 is scheduled again, in any state but a TCP handshake\'s (kernel expire_nodest_conn); not with conn_reuse_mode 0', () => {
+test('a SYN on an entry whose server has weight 0 is scheduled again, in any state but a TCP handshake\'s (kernel expire_nodest_conn); with conn_reuse_mode 0 too (kernel 5.16)', () => {
   const r = drRig({ weights: [1, 1] });
   const weight = (i: number, w: number) => r.ctl.editDest({ service: { proto: 'tcp', addr: VIP, port: 80 }, addr: RS[i].ip, port: 80, fwd: 'dr', weight: w });
   const state = (sport: number) => STATE_NAMES[r.dp.ct.state[r.dp.ct.lookup(6, 0xc000020a, sport, 0x0a000064, 80) >>> 1]];
@@ -289,16 +293,16 @@ test('a SYN on an entry whose server has weight 0 is scheduled again, in any sta
   assert.equal(sentTo(r.run(seg(41301, TCP_FLAGS.SYN))), 1 - b, 'ESTABLISHED on a weight-0 server: rescheduled');
   assert.equal(r.counters().conns_reused, 2);
   weight(b, 1);
-  // conn_reuse_mode 0: kernels before 5.16 skip both tests (since 5.16, "ipvs: Fix reuse
-  // connection if RS weight is 0", expire_nodest_conn=1 reschedules on weight 0 whatever the mode;
-  // uvs keeps the older behaviour: docs/moving-from-lvs.md).
+  // conn_reuse_mode 0: the same, as kernels since 5.16 ("ipvs: Fix reuse connection if RS
+  // weight is 0": with expire_nodest_conn=1 the weight-0 test runs whatever the mode; older
+  // kernels, and uvs until 2026-12-07, skipped it: the SYN went to the drained server).
   r.ctl.setDefense({ ...r.dp.defense, connReuseMode: 0 });
   const c = sentTo(r.run(seg(41302, TCP_FLAGS.SYN)));
   r.run(seg(41302, TCP_FLAGS.ACK));
   weight(c, 0);
-  assert.equal(sentTo(r.run(seg(41302, TCP_FLAGS.SYN))), c, 'mode 0: the entry keeps its server');
-  assert.equal(state(41302), 'ESTABLISHED');
-  assert.equal(r.counters().conns_reused, 2);
+  assert.equal(sentTo(r.run(seg(41302, TCP_FLAGS.SYN))), 1 - c, 'mode 0: rescheduled too');
+  assert.equal(state(41302), 'SYN_RECV');
+  assert.equal(r.counters().conns_reused, 3);
 });
 
 // A lossy handshake while its server is drained: the server's SYN|ACK is lost, and the client's

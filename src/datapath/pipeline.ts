@@ -1372,7 +1372,9 @@ export class Datapath implements Output {
     const ct = this.ct;
     const mode = this.defense.connReuseMode;
     const st = ct.state[e];
-    if (mode !== 0 && this.dt.weight[ct.dest[e]] === 0 && (ct.flags[e] & F_FTPDATA) === 0 && !handshaking(ct.proto[e], st)) return true;
+    // Whatever the mode, as kernels since 5.16 ("ipvs: Fix reuse connection if RS weight is 0":
+    // the expire_nodest_conn test runs before conn_reuse_mode's; until 2026-12-07 mode 0 skipped it, as older kernels).
+    if (this.dt.weight[ct.dest[e]] === 0 && (ct.flags[e] & F_FTPDATA) === 0 && !handshaking(ct.proto[e], st)) return true;
     const over = st === S_TIME_WAIT || st === S_CLOSE;
     if ((ct.flags[e] & F_SYNPROXY) !== 0) return over;
     if (mode === 0 || ct.ctl[e] >= 0) return false;
