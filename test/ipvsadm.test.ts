@@ -188,7 +188,15 @@ test('sync daemon and role: --start-daemon/--stop-daemon as ipvsadm spells them,
   usage('--stop-daemon=', 'illegal start_daemon specified: ""');
   usage('--start-daemon master --syncid 256', "illegal syncid specified: `256'");
   usage('--start-daemon master --sync-peer 10.0.0', "illegal sync peer address specified: `10.0.0'");
-  usage('--stop-daemon master --syncid 1', "Illegal 'syncid' option with the 'stop-daemon' command");
+  // ipvsadm 1.31's LIST and STOPD rows take --syncid (and ignore it); every sync number is checked
+  // where ipvsadm reads it, before the command/option table (until 2026-12-07 both were refused).
+  assert.deepEqual(parse('--stop-daemon master --syncid 1'), call('stopDaemon', { state: 'master' }));
+  assert.deepEqual(parse('-Ln --syncid 1'), { kind: 'list', ...common, numeric: true, format: {}, conns: false, timeout: false });
+  usage('-L --syncid x', "illegal syncid specified: `x'");
+  usage('--stop-daemon master --syncid 256', "illegal syncid specified: `256'");
+  usage('--start-daemon master --syncid 256 -n', "illegal syncid specified: `256'");
+  usage('-L --mcast-port 0', "illegal mcast-port specified: `0'");
+  usage('-L --mcast-port 8848', "Illegal 'mcast-port' option with the 'list' command");
   usage('-L --daemon -c', "The option 'daemon' conflicts with the 'connection' option in the 'list' command");
   usage('--role leader', "illegal role `leader' specified (master or backup)");
   usage('-A -t 192.168.8.200:80 --syncid 1', "Illegal 'syncid' option with the 'add-service' command");

@@ -150,7 +150,7 @@ const RULES: Record<Cmd, string> = {
   'edit-service':   'xx+   xxxxxxxxxxxx   xxxx xxxxxxxxxxxxxxxxx',
   'delete-service': 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   flush:            'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  list:             ' 11xxxxxxxx1      xxxxxxxx1xxxxxxxx  xxxxxx',
+  list:             ' 11xxxxxxxx1      xxxxxxxx1 xxxxxxx  xxxxxx', // --syncid: ipvsadm's LIST row takes (and ignores) it
   'add-server':     'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxxx     x',
   'delete-server':  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   'edit-server':    'xx+xxx+    xxxxxxxxxxxxxxxxxxxxxxxxxx     x',
@@ -168,7 +168,7 @@ const RULES: Record<Cmd, string> = {
   drain:            'xxxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxxx', // --drain [--drain-timeout s] (uvs: docs/scale-out.md)
   undrain:          'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   'start-daemon':   'xxxxxxxxxxxxxxxxxxxxxxxxxxx        xxxxxxxx', // --start-daemon master|backup [--syncid N] ...
-  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'stop-daemon':    'xxxxxxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx', // --stop-daemon state [--syncid N] (ignored, as ipvsadm's STOPD row)
   role:             'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ', // --role master|backup [--ha-group NAME] (uvs, docs/ha.md)
   // uvs (docs/fwmark.md): --add-mark|--del-mark -f MARK -t|-u VIP[:PORT[-PORT]], --get-marks; -f is checked by hand.
   'add-mark':       'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
@@ -178,6 +178,9 @@ const RULES: Record<Cmd, string> = {
   neigh:            ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   'neigh-flush':    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 };
+
+/** The sync daemon's numbers and their ranges, as ipvsadm 1.31 reads them (sync-maxlen: 65535 - 20 - 8). */
+const SYNC_RANGES = { syncid: [0, 255], 'sync-maxlen': [1, 65507], 'mcast-port': [1, 65535], 'mcast-ttl': [1, 255] } as const;
 
 type Arg = 'none' | 'required' | 'optional';
 const SYNC_STATES = ['master', 'backup'] as const;
@@ -588,6 +591,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
   let markTarget: { addr: string; portMin: number; portMax: number } | undefined;
   const markCmd = cmd === 'add-mark' || cmd === 'del-mark';
   const sync: Record<string, string> = {};
+  const syncNums: Partial<Record<keyof typeof SYNC_RANGES, number>> = {};
   let drainTimeout: number | undefined;
   let haGroup: string | undefined;
 
@@ -672,13 +676,21 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
         if (client === undefined) throw illegal('illegal client address[:port] specified', v);
         break;
       case 'syncid':
+      case 'sync-maxlen':
+      case 'mcast-port':
+      case 'mcast-ttl': {
+        // ipvsadm checks these where it reads them (string_to_number), before the command/option
+        // table: `-L --syncid x` is an illegal syncid, `-L --mcast-port 0` an illegal mcast-port.
+        const [min, max] = SYNC_RANGES[opt];
+        const n = toNumber(v, min, max);
+        if (n === undefined) throw illegal(`illegal ${opt} specified`, v);
+        syncNums[opt] = n;
+        break;
+      }
       case 'mcast-interface':
       case 'sync-peer':
       case 'sync-key-file':
-      case 'sync-maxlen':
       case 'mcast-group':
-      case 'mcast-port':
-      case 'mcast-ttl':
         sync[opt] = v;
         break;
       case 'ha-group':
@@ -760,15 +772,8 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
     case 'stop-daemon': {
       const state = syncState!; // checked with the command
       if (cmd === 'stop-daemon') return { kind: 'call', ...common, call: { verb: 'stopDaemon', args: { state } } };
-      const n = (name: string, min: number, max: number, msg: string): number | undefined => {
-        if (sync[name] === undefined) return undefined;
-        const x = toNumber(sync[name]!, min, max);
-        if (x === undefined) throw illegal(msg, sync[name]);
-        return x;
-      };
       const spec: DaemonSpec = { state };
-      const syncid = n('syncid', 0, 255, 'illegal syncid specified');
-      if (syncid !== undefined) spec.syncid = syncid;
+      if (syncNums.syncid !== undefined) spec.syncid = syncNums.syncid;
       if (sync['mcast-interface'] !== undefined) spec.mcastInterface = sync['mcast-interface'];
       if (sync['sync-peer'] !== undefined) {
         const peer = parseIPv4(sync['sync-peer']);
@@ -776,17 +781,14 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
         spec.syncPeer = peer;
       }
       if (sync['sync-key-file'] !== undefined) spec.keyFile = resolvePath(sync['sync-key-file']);
-      const maxlen = n('sync-maxlen', 1, 65507, 'illegal sync-maxlen specified');
-      if (maxlen !== undefined) spec.maxlen = maxlen;
+      if (syncNums['sync-maxlen'] !== undefined) spec.maxlen = syncNums['sync-maxlen'];
       if (sync['mcast-group'] !== undefined) {
         const g = parseIPv4(sync['mcast-group']);
         if (g === undefined) throw illegal('illegal mcast-group specified', sync['mcast-group']);
         spec.group = g;
       }
-      const port = n('mcast-port', 1, 65535, 'illegal mcast-port specified');
-      if (port !== undefined) spec.port = port;
-      const ttl = n('mcast-ttl', 1, 255, 'illegal mcast-ttl specified');
-      if (ttl !== undefined) spec.ttl = ttl;
+      if (syncNums['mcast-port'] !== undefined) spec.port = syncNums['mcast-port'];
+      if (syncNums['mcast-ttl'] !== undefined) spec.ttl = syncNums['mcast-ttl'];
       return { kind: 'call', ...common, call: { verb: 'startDaemon', args: spec } };
     }
     case 'role': {
