@@ -197,6 +197,12 @@ test('sync daemon and role: --start-daemon/--stop-daemon as ipvsadm spells them,
   usage('--start-daemon master --syncid 256 -n', "illegal syncid specified: `256'");
   usage('-L --mcast-port 0', "illegal mcast-port specified: `0'");
   usage('-L --mcast-port 8848', "Illegal 'mcast-port' option with the 'list' command");
+  // --mcast-group in ipvsadm 1.31's words, a group that is no multicast address refused there
+  // too (until 2026-12-07 `illegal mcast-group specified`, and uvsd refused 10.0.0.1, exit 255).
+  usage('--start-daemon master --mcast-group 10.0.0.1', "invalid IPv4 mcast-group `10.0.0.1'");
+  usage('--start-daemon master --mcast-group 239.1.1', "invalid IPv4 mcast-group `239.1.1'");
+  usage('--start-daemon master --mcast-group fe80::1', "invalid IPv6 mcast-group `fe80::1'");
+  usage('--start-daemon master --mcast-group ff02::1', 'Operation not supported with specified address family: ff02::1 (uvs is IPv4-only)', 255);
   usage('-L --daemon -c', "The option 'daemon' conflicts with the 'connection' option in the 'list' command");
   usage('--role leader', "illegal role `leader' specified (master or backup)");
   usage('-A -t 192.168.8.200:80 --syncid 1', "Illegal 'syncid' option with the 'add-service' command");

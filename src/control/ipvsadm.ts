@@ -445,6 +445,16 @@ function parseAddrPort6(text: string, proto: Proto | undefined, ports: () => Por
   return port === undefined ? undefined : { addr: text.slice(1, close), port };
 }
 
+/** IN_MULTICAST: 224.0.0.0/4. */
+function isIPv4Multicast(ip: string): boolean {
+  return parseIp(ip) >>> 28 === 0xe;
+}
+
+/** IN6_IS_ADDR_MULTICAST (ff00::/8) of a valid IPv6 address: its first group, "" before a leading "::". */
+function isIPv6Multicast(ip: string): boolean {
+  return Number.parseInt(ip.slice(0, ip.indexOf(':')) || '0', 16) >= 0xff00;
+}
+
 /** libipvs's ipvs_strerror for EAFNOSUPPORT: what a kernel without IPv6 IPVS answers an IPv6 address. */
 const EAFNOSUPPORT_TEXT = 'Operation not supported with specified address family';
 
@@ -592,6 +602,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
   const markCmd = cmd === 'add-mark' || cmd === 'del-mark';
   const sync: Record<string, string> = {};
   const syncNums: Partial<Record<keyof typeof SYNC_RANGES, number>> = {};
+  let mcastGroup: string | undefined;
   let drainTimeout: number | undefined;
   let haGroup: string | undefined;
 
@@ -687,10 +698,21 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
         syncNums[opt] = n;
         break;
       }
+      case 'mcast-group':
+        // ipvsadm 1.31 reads a group with a ':' as IPv6, else as IPv4, and refuses one that is no
+        // multicast address there, in its own words. An IPv6 group is answered as an IPv6 address
+        // (uvs is IPv4-only) once the command is read.
+        if (v.includes(':')) {
+          if (!isIPv6(v) || v.includes('%') || !isIPv6Multicast(v)) throw new UsageError(`invalid IPv6 mcast-group ${quoted(v)}`);
+          af.v6 ??= v;
+        } else {
+          mcastGroup = parseIPv4(v);
+          if (mcastGroup === undefined || !isIPv4Multicast(mcastGroup)) throw new UsageError(`invalid IPv4 mcast-group ${quoted(v)}`);
+        }
+        break;
       case 'mcast-interface':
       case 'sync-peer':
       case 'sync-key-file':
-      case 'mcast-group':
         sync[opt] = v;
         break;
       case 'ha-group':
@@ -782,11 +804,7 @@ function parseCommand(argv: readonly string[], ctx: ParseContext, af: { v6?: str
       }
       if (sync['sync-key-file'] !== undefined) spec.keyFile = resolvePath(sync['sync-key-file']);
       if (syncNums['sync-maxlen'] !== undefined) spec.maxlen = syncNums['sync-maxlen'];
-      if (sync['mcast-group'] !== undefined) {
-        const g = parseIPv4(sync['mcast-group']);
-        if (g === undefined) throw illegal('illegal mcast-group specified', sync['mcast-group']);
-        spec.group = g;
-      }
+      if (mcastGroup !== undefined) spec.group = mcastGroup;
       if (syncNums['mcast-port'] !== undefined) spec.port = syncNums['mcast-port'];
       if (syncNums['mcast-ttl'] !== undefined) spec.ttl = syncNums['mcast-ttl'];
       return { kind: 'call', ...common, call: { verb: 'startDaemon', args: spec } };
