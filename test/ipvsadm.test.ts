@@ -382,6 +382,14 @@ test('-R lines: tokens, comments, line numbers of the first bad line', () => {
   assert.deepEqual(named.calls, parseRules('-A -t 192.168.8.203:80 -s rr\n-a -t 192.168.8.203:80 -r 192.168.8.20\n-D -t 192.168.8.203:80\n', ctx).calls);
   assert.deepEqual(named.lines, [1, 2, 4]);
   assert.throws(() => parseRules('-A -t 192.168.8.203:80 ipvsadm\n', ctx), (e: unknown) => e instanceof UsageError && e.message === 'line 1: unexpected argument ipvsadm');
+  // ipvsadm -R runs a sync daemon line as a command; uvsd's batch takes table changes only, so it
+  // is refused before anything is sent, naming the line (until 2026-12-07 uvsd's words, exit 255:
+  // `line 2: Invalid request: verb stopDaemon cannot be batched`).
+  for (const [line, opt] of [['--stop-daemon backup', '--stop-daemon'], ['ipvsadm --start-daemon master --syncid 1', '--start-daemon'], ['--role backup', '--role']] as const) {
+    const run = line.replace(/^ipvsadm /, '');
+    assert.throws(() => parseRules(`-C\n${line}\n-A -t 192.168.8.203:80\n`, ctx), (e: unknown) => e instanceof UsageError && e.exitCode === 2 &&
+      e.message === `line 2: ${opt} is not a table change, which -R applies in one batch (all or nothing): run \`uvsadm ${run}' on its own`);
+  }
 });
 
 test('IPv6 addresses are read as ipvsadm 1.31 reads them ([ADDR]:PORT, bare ADDR) and answered as a kernel without IPv6 IPVS answers ipvsadm (EAFNOSUPPORT, exit 255; 1 for a listing), no longer with the syntax error', () => {

@@ -955,6 +955,9 @@ function tunnelOptions(fwd: Fwd, type: TunType, port: number | undefined, has: (
   return { tunType: type, ...(port !== undefined ? { tunPort: port } : {}), tunCsum: csum };
 }
 
+/** Commands that change no table (uvsd runs them alone, never in a batch), by the option that names them. */
+const NOT_BATCHED: Partial<Record<Call['verb'], string>> = { startDaemon: '--start-daemon', stopDaemon: '--stop-daemon', setRole: '--role' };
+
 /** One line of an -R stream → tokens (ipvsadm's config_stream: whitespace, "..." and '...'). */
 export function splitRuleLine(line: string): string[] {
   const out: string[] = [];
@@ -987,6 +990,12 @@ export function parseRules(text: string, ctx: ParseContext = {}): { calls: Call[
       throw err;
     }
     if (cmd.kind !== 'call') throw new UsageError(`line ${i + 1}: only commands that change the table can be restored: ${row}`);
+    // ipvsadm -R runs such a line as the command it is; uvsd takes -R as one batch of table
+    // changes, which these are not (it answered `Invalid request: verb stopDaemon cannot be batched`).
+    const alone = NOT_BATCHED[cmd.call.verb];
+    if (alone !== undefined) {
+      throw new UsageError(`line ${i + 1}: ${alone} is not a table change, which -R applies in one batch (all or nothing): run \`uvsadm ${words.join(' ')}' on its own`);
+    }
     calls.push(cmd.call);
     lines.push(i + 1);
   }
