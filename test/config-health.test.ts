@@ -653,6 +653,40 @@ ${AB_TCP}}
   });
 });
 
+test('keepalived.conf virtual_server_group with address and fwmark entries (DR): a server is checked once for the whole group, the fwmark entry too (its copy at port 0), and leaves and comes back in every entry together', async () => {
+  // Until 2026-12-07 the fwmark entry's copy of a DR server (at port 0, checked at the port
+  // written) ran checks of its own: each server was checked twice per delay_loop and the fwmark
+  // entry could drop it a check apart from the address entries.
+  await withKeepalived(`virtual_server_group web {
+  192.168.8.200 80
+  192.168.8.201 80
+  fwmark 7
+}
+virtual_server group web {
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  persistence_timeout 60
+  delay_loop 10
+${AB_TCP}}
+`, async (w) => {
+    w.cm.reload(false);
+    await w.mgr.start();
+    await w.clock.advance(0);
+    const rows = () => w.r.ctl.list().services.map((s) => `${s.fwmark ?? s.addr} ${s.dests.map((d) => `${d.addr}:${d.port}`).join(',')}`);
+    assert.deepEqual(rows(), [`192.168.8.200 ${A}:80,${B}:80`, `192.168.8.201 ${A}:80,${B}:80`, `7 ${A}:0,${B}:0`]);
+    w.failing.add(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(rows(), [`192.168.8.200 ${A}:80`, `192.168.8.201 ${A}:80`, `7 ${A}:0`]);
+    w.failing.delete(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(rows(), [`192.168.8.200 ${A}:80,${B}:80`, `192.168.8.201 ${A}:80,${B}:80`, `7 ${A}:0,${B}:0`]);
+    // Three delay_loops: each server checked 3 times (at port 80), not once more for the fwmark entry.
+    assert.deepEqual([A, B].map((x) => w.attempts.filter((a) => a.includes(` ${x} `)).length), [3, 3], w.attempts.join('\n'));
+    await w.mgr.stop();
+  });
+});
+
 test('keepalived.conf virtual_server fwmark N: a -f service whose servers leave and come back by their checks (DR servers at port 0 as keepalived clears them, checked at the port written); its marks, given by uvsadm --add-mark, survive a reload', async () => {
   await withKeepalived(`virtual_server fwmark 1 {
   lb_algo rr

@@ -32,7 +32,7 @@
 // weightOf() so a failed server stays out of the table. Several table changes decided together
 // (a server down and the sorry server in) go through one `batch`.
 
-import { PROCESS_SLOTS, type CheckerStat, type CheckResult, type CheckSpec, type HealthConfig, type HealthEntry, type HealthQueue, type HealthQuorum, type HealthState, type NotifyScript, type RealServerSpec, type VirtualServerSpec } from './types.js';
+import { PORT_CHECKERS, PROCESS_SLOTS, type CheckerStat, type CheckResult, type CheckSpec, type HealthConfig, type HealthEntry, type HealthQueue, type HealthQuorum, type HealthState, type NotifyScript, type RealServerSpec, type VirtualServerSpec } from './types.js';
 import type { CheckSink, DirectChecks, RunCheck } from './checkers/index.js';
 import { openFilesLimit } from '../cli/fdlimit.js';
 import { fileVerdict, firstFileValue, writeInitFile } from './checkers/file.js';
@@ -201,6 +201,18 @@ function vsName(vs: { key: ServiceKey }): string {
 /** Checkers compared without where they were written. */
 function checkersKey(cs: CheckSpec[]): string {
   return JSON.stringify(cs.map((c) => ({ ...c, origin: undefined })));
+}
+
+/**
+ * A real server of a virtual_server group as keepalived has it: one real_server statement
+ * (its origin) with the checks it runs, each at the port it connects to. A group's entries each
+ * hold a copy, whose port may differ (a DR server of a fwmark entry is at port 0 and checked at
+ * the port written, given as its connect_port; of an address entry at the entry's port).
+ */
+function groupRsKey(group: string, rs: RealServerSpec): string {
+  const at = rs.origin !== undefined ? `${rs.origin.file}:${rs.origin.line}` : String(rs.port);
+  const checks = rs.checkers.map((c) => (PORT_CHECKERS.has(c.type) && c.connectPort === undefined ? { ...c, connectPort: rs.port } : c));
+  return `${group}|${rs.addr}|${at}|${checkersKey(checks)}`;
 }
 
 function typesOf(cs: CheckSpec[]): string {
@@ -1018,7 +1030,7 @@ export class HealthManager {
         for (const c of rs.checkers) c.followers = undefined;
         const was = rs.checkers.some((c) => c.follows === true);
         const group = vs.spec.group;
-        const k = group === undefined ? undefined : `${group}|${rs.spec.addr}:${rs.spec.port}|${checkersKey(rs.spec.checkers)}`;
+        const k = group === undefined ? undefined : groupRsKey(group, rs.spec);
         const leader = k === undefined ? undefined : leaders.get(k);
         if (k !== undefined && leader === undefined) leaders.set(k, rs);
         rs.checkers.forEach((c, i) => {
