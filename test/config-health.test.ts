@@ -47,6 +47,8 @@ interface World {
   health(): string[];
   /** What the health manager warned about (the messages). */
   warned: string[];
+  /** The notify and quorum commands run (their lines). */
+  execs: string[];
 }
 
 function world(opts: { keepalived?: string; file?: string; procStatus?: () => string; drainTimeout?: number } = {}): World {
@@ -56,6 +58,7 @@ function world(opts: { keepalived?: string; file?: string; procStatus?: () => st
   const calls: string[] = [];
   const failing = new Set<string>();
   const warned: string[] = [];
+  const execs: string[] = [];
   const mgr = new HealthManager(undefined, {
     call: (verb, args) => {
       const a = args as { items?: Array<{ verb: string }> };
@@ -68,7 +71,10 @@ function world(opts: { keepalived?: string; file?: string; procStatus?: () => st
       const bad = failing.has(t.addr) || (path !== '' && failing.has(`${t.addr} ${path}`));
       return Promise.resolve<CheckResult>(bad ? { ok: false, reason: 'connect ECONNREFUSED' } : { ok: true, reason: 'ok' });
     },
-    exec: () => Promise.resolve(),
+    exec: ({ command }) => {
+      execs.push(command);
+      return Promise.resolve();
+    },
     log: { info: () => {}, warn: (_o, msg) => warned.push(msg) },
     clock,
     random: () => 0,
@@ -84,7 +90,7 @@ function world(opts: { keepalived?: string; file?: string; procStatus?: () => st
   });
   r.ctl.config = cm;
   return {
-    r, clock, mgr, cm, attempts, calls, failing, warned,
+    r, clock, mgr, cm, attempts, calls, failing, warned, execs,
     table: () => r.ctl.list().services.flatMap((s) => s.dests.map((d) => `${s.port} ${d.addr}/${d.weight}`)),
     health: () => (withHealth('list', r.ctl.list(), mgr) as ListResult).services.flatMap((s) => s.dests.map((d) => `${d.addr} ${d.health}`)),
   };
@@ -684,6 +690,53 @@ ${AB_TCP}}
     // Three delay_loops: each server checked 3 times (at port 80), not once more for the fwmark entry.
     assert.deepEqual([A, B].map((x) => w.attempts.filter((a) => a.includes(` ${x} `)).length), [3, 3], w.attempts.join('\n'));
     await w.mgr.stop();
+  });
+});
+
+test('keepalived.conf virtual_server_group: a real server\'s notify_up / notify_down and the quorum_up / quorum_down run once per change for the whole group (as keepalived), not once per entry; omega at the stop too', async () => {
+  // Until 2026-12-07 each entry's copy ran them: a group of a range of 100 VIPs paged 100 times.
+  await withKeepalived(`virtual_server_group web {
+  192.168.8.200 80
+  192.168.8.201-202 80
+  fwmark 7
+}
+virtual_server group web {
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  persistence_timeout 60
+  delay_loop 10
+  omega
+  quorum_up "/bin/true quorum up"
+  quorum_down "/bin/true quorum down"
+  real_server ${A} 80 {
+    notify_up "/bin/true A up"
+    notify_down "/bin/true A down"
+    TCP_CHECK { retry 0 }
+  }
+  real_server ${B} 80 {
+    notify_up "/bin/true B up"
+    notify_down "/bin/true B down"
+    TCP_CHECK { retry 0 }
+  }
+}
+`, async (w) => {
+    w.cm.reload(false);
+    await w.mgr.start();
+    await w.clock.advance(0);
+    assert.equal(w.r.ctl.list().services.length, 4);
+    w.failing.add(A);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.execs, ['/bin/true A down']);
+    w.failing.add(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.execs.slice(1), ['/bin/true B down', '/bin/true quorum down']);
+    w.failing.clear();
+    await w.clock.advance(10 * S);
+    assert.deepEqual(w.execs.slice(3).sort(), ['/bin/true A up', '/bin/true B up', '/bin/true quorum up']);
+    w.execs.length = 0;
+    await w.mgr.stop();
+    assert.deepEqual(w.execs, ['/bin/true A down', '/bin/true B down', '/bin/true quorum down'], 'omega: once each at the stop');
   });
 });
 

@@ -161,6 +161,8 @@ interface VsState {
   suspended: boolean;
   /** The sorry server as the quorum reports it (`addr:port`), made with the spec (quorumRow: no text made per /status.json). */
   sorryText: string | undefined;
+  /** A virtual_server group's entry after its first (shareGroupChecks): the first runs the group's quorum commands. */
+  groupCopy?: boolean;
 }
 
 /** A notify command runs on its server's lane, a quorum command on its service's. */
@@ -180,6 +182,17 @@ function hasVerdict(c: CheckerState): boolean {
 function allUp(rs: RsState): boolean {
   for (let i = 0; i < rs.checkers.length; i++) if (!rs.checkers[i]!.up) return false;
   return true;
+}
+
+/**
+ * Whether this lane's notify or quorum commands run: not for a virtual_server group's copies of
+ * a server or service (keepalived has one real server and one virtual server for the whole
+ * group, so its commands run once per change, not once per entry); those of the group's first
+ * entry, whose checkers lead, run (shareGroupChecks).
+ */
+function runsCommands(lane: RsState | VsState): boolean {
+  if (!('checkers' in lane)) return lane.groupCopy !== true;
+  return lane.checkers.length === 0 || lane.checkers.some((c) => c.follows !== true);
 }
 
 function awaitsVerdicts(vs: VsState): boolean {
@@ -1020,16 +1033,19 @@ export class HealthManager {
    */
   private *shareGroupChecks(): Steps<{ checkers: number; list: NotifyScript[] }> {
     const leaders = new Map<string, RsState>();
+    const groups = new Set<string>();
     let checkers = 0;
     const list: NotifyScript[] = [];
     for (let n = 0; n < this.vss.length; n++) {
       if (n % COMMIT_STEP === COMMIT_STEP - 1) yield;
       const vs = this.vss[n]!;
+      const group = vs.spec.group;
+      vs.groupCopy = group !== undefined && groups.has(group);
+      if (group !== undefined) groups.add(group);
       this.scriptsOf(vs, list);
       for (const rs of vs.rs) {
         for (const c of rs.checkers) c.followers = undefined;
         const was = rs.checkers.some((c) => c.follows === true);
-        const group = vs.spec.group;
         const k = group === undefined ? undefined : groupRsKey(group, rs.spec);
         const leader = k === undefined ? undefined : leaders.get(k);
         if (k !== undefined && leader === undefined) leaders.set(k, rs);
@@ -1062,8 +1078,8 @@ export class HealthManager {
     await this.settled();
     for (const vs of this.vss) {
       if (!vs.spec.omega) continue;
-      for (const rs of vs.rs) if (rs.alive && rs.spec.notifyDown) await this.deps.exec(rs.spec.notifyDown);
-      if (vs.quorumUp && vs.spec.quorumDown) {
+      for (const rs of vs.rs) if (rs.alive && rs.spec.notifyDown && runsCommands(rs)) await this.deps.exec(rs.spec.notifyDown);
+      if (vs.quorumUp && vs.spec.quorumDown && runsCommands(vs)) {
         this.deps.log.info({ service: vsName(vs) }, 'health: omega: running quorum_down at shutdown');
         await this.deps.exec(vs.spec.quorumDown);
       }
@@ -1589,6 +1605,7 @@ export class HealthManager {
    * minutes after it was steady, and a flap that went on queued them without end.
    */
   private spawn({ lane, script, up }: Command): void {
+    if (!runsCommands(lane)) return;
     let queued = this.pending.get(lane);
     const last = queued?.[queued.length - 1];
     if (last !== undefined) {
