@@ -478,11 +478,11 @@ test('HTTP_GET and SSL_GET: a server that accepts but never answers (nor does th
 });
 
 /** An https server (self-signed test certificate) answering `answer`; records each request's Host header and SNI. */
-function httpsServer(answer: (path: string) => [number, string]): { srv: https.Server; seen: Array<{ path: string; host: string; sni: string }> } {
-  const seen: Array<{ path: string; host: string; sni: string }> = [];
+function httpsServer(answer: (path: string) => [number, string]): { srv: https.Server; seen: Array<{ path: string; host: string; sni: string; agent?: string }> } {
+  const seen: Array<{ path: string; host: string; sni: string; agent?: string }> = [];
   const srv = https.createServer({ key: TEST_TLS_KEY, cert: TEST_TLS_CERT }, (req, res) => {
     const path = req.url ?? '';
-    seen.push({ path, host: req.headers.host ?? '', sni: (req.socket as TLSSocket).servername || '(none)' });
+    seen.push({ path, host: req.headers.host ?? '', sni: (req.socket as TLSSocket).servername || '(none)', agent: req.headers['user-agent'] });
     const [status, body] = answer(path);
     res.writeHead(status, { 'content-type': 'text/plain' });
     res.end(body);
@@ -559,6 +559,25 @@ test('SSL_GET: Host header as HTTP_GET (virtualhost, else address:port); SNI onl
     assert.deepEqual(k.warnings, []);
     assert.equal(c.type === 'SSL_GET' ? c.urls[0]!.virtualhost : undefined, 'a.example');
   } finally {
+    srv.close();
+  }
+});
+
+test('HTTP_GET and SSL_GET send keepalived\'s User-Agent, KeepAliveClient (web servers\' rules written for keepalived\'s checks, e.g. access logs that leave them out, match them; until 2026-12-07 uvs-health)', async () => {
+  const agents: Array<string | undefined> = [];
+  const h = http.createServer((req, res) => {
+    agents.push(req.headers['user-agent']);
+    res.end('ok');
+  });
+  const hp = await listen(h);
+  const { srv, seen } = httpsServer(() => [200, 'ok']);
+  const sp = await listen(srv);
+  try {
+    assert.equal((await checkHttp({ connectTimeoutMs: 2000, urls: [{ path: '/' }] }, { ip: LO, port: hp })).ok, true);
+    assert.equal((await checkSsl({ connectTimeoutMs: 2000, urls: [{ path: '/' }] }, { ip: LO, port: sp })).ok, true);
+    assert.deepEqual([...agents, ...seen.map((s) => s.agent)], ['KeepAliveClient', 'KeepAliveClient']);
+  } finally {
+    h.close();
     srv.close();
   }
 });

@@ -117,7 +117,8 @@ function getOnce(spec: HttpSpec, target: CheckTarget, url: HttpUrl, transport: T
     const req = transport.get(
       {
         host: target.ip, port: target.port, path: url.path, agent: false, localAddress: spec.bindto, localPort: spec.bindPort,
-        headers: { Host: host, Connection: 'close', 'User-Agent': 'uvs-health' },
+        // keepalived's request_template names its User-Agent so: rules written for its checks match them.
+        headers: { Host: host, Connection: 'close', 'User-Agent': 'KeepAliveClient' },
         // keepalived reads a status line and looks for the end of the headers: a response with
         // both Content-Length and Transfer-Encoding: chunked passes there, as here (chunked wins).
         insecureHTTPParser: true,
