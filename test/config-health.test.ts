@@ -740,6 +740,44 @@ virtual_server group web {
   });
 });
 
+test('keepalived.conf virtual_server_group: an entry a reload adds starts with the group\'s servers as their checks have them (keepalived\'s ipvs_group_sync_entry), not failed by alpha with the sorry server in until the next check', async () => {
+  const conf = (entries: string) => `virtual_server_group web {
+${entries}}
+virtual_server group web {
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  delay_loop 10
+  alpha
+  sorry_server ${C} 80
+${AB_TCP}}
+`;
+  await withKeepalived(conf('  192.168.8.200 80\n'), async (w, file) => {
+    w.cm.reload(false);
+    await w.mgr.start();
+    await w.clock.advance(0);
+    const rows = () => w.r.ctl.list().services.map((s) => `${s.addr} ${s.dests.map((d) => `${d.addr}/${d.weight}`).join(',')}`);
+    w.failing.add(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(rows(), [`192.168.8.200 ${A}/1`]);
+    writeFileSync(file, conf('  192.168.8.200 80\n  192.168.8.201 80\n'));
+    const changes = w.cm.reload(false);
+    assert.ok(changes.includes(`add server TCP 192.168.8.201:80 -> ${A}:80 weight 1`), changes.join('\n'));
+    assert.ok(!changes.some((c) => c.includes('sorry')), changes.join('\n'));
+    await w.clock.advance(0);
+    assert.deepEqual(rows(), [`192.168.8.200 ${A}/1`, `192.168.8.201 ${A}/1`], 'A up and B down in the new entry too, at once');
+    assert.deepEqual(w.mgr.entries().map((e) => `${e.service.addr} ${e.addr} ${e.state} ${e.reason}`), [
+      `192.168.8.200 ${A} up TCP_CHECK: ok`, `192.168.8.200 ${B} down TCP_CHECK: connect ECONNREFUSED`,
+      `192.168.8.201 ${A} up TCP_CHECK: ok`, `192.168.8.201 ${B} down TCP_CHECK: connect ECONNREFUSED`,
+    ], 'and says why, as the group\'s first entry');
+    assert.deepEqual(w.execs, []);
+    w.failing.delete(B);
+    await w.clock.advance(10 * S);
+    assert.deepEqual(rows(), [`192.168.8.200 ${A}/1,${B}/1`, `192.168.8.201 ${A}/1,${B}/1`]);
+    await w.mgr.stop();
+  });
+});
+
 test('keepalived.conf virtual_server fwmark N: a -f service whose servers leave and come back by their checks (DR servers at port 0 as keepalived clears them, checked at the port written); its marks, given by uvsadm --add-mark, survive a reload', async () => {
   await withKeepalived(`virtual_server fwmark 1 {
   lb_algo rr

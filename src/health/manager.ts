@@ -222,8 +222,9 @@ function checkersKey(cs: CheckSpec[]): string {
  * hold a copy, whose port may differ (a DR server of a fwmark entry is at port 0 and checked at
  * the port written, given as its connect_port; of an address entry at the entry's port).
  */
-function groupRsKey(group: string, rs: RealServerSpec): string {
-  const at = rs.origin !== undefined ? `${rs.origin.file}:${rs.origin.line}` : String(rs.port);
+function groupRsKey(group: string, rs: RealServerSpec, statement = true): string {
+  // Without the statement (a reload's file may have moved it): the same checks of the same address.
+  const at = !statement ? '' : rs.origin !== undefined ? `${rs.origin.file}:${rs.origin.line}` : String(rs.port);
   const checks = rs.checkers.map((c) => (PORT_CHECKERS.has(c.type) && c.connectPort === undefined ? { ...c, connectPort: rs.port } : c));
   return `${group}|${rs.addr}|${at}|${checkersKey(checks)}`;
 }
@@ -280,6 +281,8 @@ interface RsPlan {
   delta: number;
   /** New checkers (not same): each one's first state, up and delta (a FILE_CHECK's from its file now). */
   first?: Array<{ up: boolean; delta: number }>;
+  /** A new entry's copy of a virtual_server group's server: the group's server whose state it starts with. */
+  group?: RsState;
 }
 
 /** The quorum after a change of the alive weight to w (keepalived update_quorum_state). */
@@ -740,6 +743,16 @@ export class HealthManager {
     const gen = this.gen;
     const oldVs = new Map<string, VsState>();
     for (const v of this.vss) if (oldVs.set(vsKeyOf(v.key), v).size % PREPARE_STEP === 0) yield;
+    // A virtual_server group's servers as their checks have them now: an entry a reload adds
+    // starts with them (keepalived's ipvs_group_sync_entry adds the alive ones to a new entry).
+    const groupRs = new Map<string, RsState>();
+    for (const v of this.vss) {
+      if (v.spec.group === undefined) continue;
+      for (const r of v.rs) {
+        const k = groupRsKey(v.spec.group, r.spec, false);
+        if (!groupRs.has(k)) groupRs.set(k, r);
+      }
+    }
     const changes: string[] = [];
     const notes: string[] = [];
     const plans: VsPlan[] = [];
@@ -767,7 +780,8 @@ export class HealthManager {
         // New checkers start as the server is (alive, or failed with alpha); a FILE_CHECK's state
         // is known at once from its file (keepalived clears alpha for it).
         const others = r.checkers.filter((c) => c.type !== 'FILE_CHECK').length;
-        const base = others === 0 ? true : o !== undefined ? o.alive : !(r.alpha ?? spec.alpha);
+        const g = o === undefined && spec.group !== undefined ? groupRs.get(groupRsKey(spec.group, r, false)) : undefined;
+        const base = others === 0 ? true : (o ?? g) !== undefined ? (o ?? g)!.alive : !(r.alpha ?? spec.alpha);
         const first = same ? undefined : r.checkers.map((c) => {
           if (c.type !== 'FILE_CHECK') return { up: base, delta: 0 };
           const v = fileVerdict(c, firstFileValue(c, !this.started));
@@ -782,7 +796,7 @@ export class HealthManager {
           changes.push(`re-weight server ${vsName({ key })} -> ${name}: configured weight ${o.spec.weight} -> ${r.weight} ` +
             (alive ? `(misc_dynamic weight ${dynWeight} in use)` : '(health check failed: applies when it passes)'));
         }
-        return { spec: r, old: o, same, alive, dynWeight, delta, first };
+        return { spec: r, old: o, same, alive, dynWeight, delta, first, ...(g !== undefined && others > 0 ? { group: g } : {}) };
       });
       for (const o of oldRs.values()) if (o.checkers.length > 0) changes.push(`stop checks on server ${vsName({ key })} -> ${o.spec.addr}:${o.spec.port}`);
       let w = 0;
@@ -936,7 +950,8 @@ export class HealthManager {
       const was = vs.rs;
       vs.rs = p.rs.map((r) => {
         const now = this.clock.now();
-        const rs: RsState = r.old ?? { vs, spec: r.spec, checkers: [], alive: r.alive, reason: r.alive ? 'start' : 'alpha: starts as failed', since: now, dynWeight: undefined, present: 'none', removed: false };
+        const reason = r.group?.reason ?? (r.alive ? 'start' : 'alpha: starts as failed');
+        const rs: RsState = r.old ?? { vs, spec: r.spec, checkers: [], alive: r.alive, reason, since: r.group?.since ?? now, dynWeight: undefined, present: 'none', removed: false };
         rs.vs = vs;
         if (r.same) {
           rs.checkers.forEach((c, i) => (c.spec = r.spec.checkers[i]!));
