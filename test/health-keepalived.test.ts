@@ -422,6 +422,18 @@ test('ha_suspend is imported (no checks while the other director holds the VIP);
   assert.deepEqual(fwm.warnings.filter(notDefault), ['k.conf:1: virtual_server fwmark 7: ha_suspend cleared, as keepalived clears it: a fwmark service has no VIP to hold, its checks always run']);
 });
 
+test('ha_suspend of a virtual_server group with a fwmark entry is cleared for every entry with one warning, as keepalived clears it for the virtual server (until 2026-12-07 the address entries kept it, and the fwmark entry\'s warning was dropped)', () => {
+  const conf = (entries: string) => `virtual_server_group g {\n${entries}}\nvirtual_server group g {\n  lb_kind DR\n  protocol TCP\n  persistence_timeout 30\n  ha_suspend\n  real_server 1.2.3.5 {\n  }\n}\n`;
+  const mixed = parseKeepalived(conf('  1.2.3.4 80\n  fwmark 7\n  1.2.3.6 80\n'), 'k.conf');
+  assert.deepEqual(mixed.config.services.map((s) => `${s.fwmark ?? s.addr} ${s.haSuspend}`), ['1.2.3.4 undefined', '7 undefined', '1.2.3.6 undefined']);
+  assert.deepEqual(mixed.warnings.filter((w) => w.includes('ha_suspend')),
+    ['k.conf:6: virtual_server group g: ha_suspend cleared for all its entries, as keepalived clears it: the group has a fwmark entry, which has no VIP to hold, so its checks always run']);
+  // Addresses alone: kept.
+  const plain = parseKeepalived(conf('  1.2.3.4 80\n  1.2.3.6 80\n'), 'k.conf');
+  assert.deepEqual(plain.config.services.map((s) => s.haSuspend), [true, true]);
+  assert.deepEqual(plain.warnings.filter((w) => w.includes('ha_suspend')), []);
+});
+
 test('a one-line block: one statement on a "{" line works; two are refused with file:line and why (keepalived reads the rest of that line as the first statement\'s arguments and ignores them)', () => {
   const conf = (check: string) => `virtual_server 1.2.3.4 80 {\n  lb_kind DR\n  protocol TCP\n  real_server 1.2.3.5 80 {\n    ${check}\n  }\n}\n`;
   const one = parseKeepalived(conf('TCP_CHECK { connect_timeout 2 }'), 'k.conf').config.services[0]!.realServers[0]!.checkers[0]!;

@@ -1085,12 +1085,14 @@ class Parser {
     const said = new Set<string>();
     // keepalived: a group with a port-0 address entry makes its virtual server persistent.
     const zeroPort = entries.some((e) => e.fwmark === undefined && e.port === 0);
+    // keepalived: a group with a fwmark entry clears the virtual server's ha_suspend ("cannot use ha_suspend with fwmarks").
+    const groupMark = entries.some((e) => e.fwmark !== undefined);
     for (const [i, e] of entries.entries()) {
       const from = this.warnings.length;
       const own: string[] = [];
       this.entryWarnings = own;
       try {
-        const vs = this.virtualServer(st, e.addr, e.port, e.fwmark, zeroPort);
+        const vs = this.virtualServer(st, e.addr, e.port, e.fwmark, zeroPort, groupMark);
         if (vs !== undefined) out.push({ ...vs, group: name });
       } finally {
         this.entryWarnings = undefined;
@@ -1111,7 +1113,7 @@ class Parser {
    * (each fix warned): none without real servers; no protocol is UDP, no lb_kind NAT; port 0 makes
    * it persistent (zeroPort: a group with such an entry); quorum at most the real servers' weight.
    */
-  virtualServer(st: Stmt, addr: string, port: number, fwmark = 0, zeroPort = port === 0 && fwmark === 0): VirtualServerSpec | undefined {
+  virtualServer(st: Stmt, addr: string, port: number, fwmark = 0, zeroPort = port === 0 && fwmark === 0, groupMark = false): VirtualServerSpec | undefined {
     const body = needBlock(st);
     // How messages name it, as it is written: "192.168.8.200 80", "fwmark 1".
     const name = fwmark !== 0 ? `fwmark ${fwmark}` : `${addr} ${port}`;
@@ -1267,7 +1269,11 @@ class Parser {
       // keepalived: "Virtual server ...: no scheduler set, setting default 'wlc'".
       this.warn(st, `virtual_server ${name} has no lb_algo: wlc, keepalived's default`);
     }
-    if (vs.haSuspend && fwmark !== 0) {
+    if (vs.haSuspend && groupMark) {
+      // keepalived clears it for the whole virtual server when its group has a fwmark entry (one real server, one set of checks).
+      this.warn(st, `virtual_server group ${st.args[1]!.text}: ha_suspend cleared for all its entries, as keepalived clears it: the group has a fwmark entry, which has no VIP to hold, so its checks always run`);
+      delete vs.haSuspend;
+    } else if (vs.haSuspend && fwmark !== 0) {
       // keepalived: "Virtual server FWM N: cannot use ha_suspend with fwmarks - clearing ha_suspend" (no VIP to hold).
       this.warn(st, `virtual_server ${name}: ha_suspend cleared, as keepalived clears it: a fwmark service has no VIP to hold, its checks always run`);
       delete vs.haSuspend;
