@@ -434,6 +434,19 @@ test('ha_suspend of a virtual_server group with a fwmark entry is cleared for ev
   assert.deepEqual(plain.warnings.filter((w) => w.includes('ha_suspend')), []);
 });
 
+test('protocol of a virtual_server group with fwmark and address entries: needed by its address entries, so not warned about as ignored; missing, warned about whichever entry comes first (until 2026-12-07: "protocol ignored" when the fwmark entry came first, and no word of UDP)', () => {
+  const conf = (proto: string) => `virtual_server_group g {\n  fwmark 7\n  1.2.3.4 80\n}\nvirtual_server group g {\n  lb_kind DR\n${proto}  persistence_timeout 30\n  real_server 1.2.3.5 {\n  }\n}\n`;
+  const tcp = parseKeepalived(conf('  protocol TCP\n'), 'k.conf');
+  assert.deepEqual(tcp.config.services.map((s) => `${s.fwmark ?? s.addr} ${s.proto}`), ['7 tcp', '1.2.3.4 tcp']);
+  assert.deepEqual(tcp.warnings.filter((w) => w.includes('protocol')), []);
+  const none = parseKeepalived(conf(''), 'k.conf');
+  assert.deepEqual(none.config.services.map((s) => `${s.fwmark ?? s.addr} ${s.proto}`), ['7 tcp', '1.2.3.4 udp']);
+  assert.deepEqual(none.warnings.filter((w) => w.includes('protocol')), ['k.conf:5: virtual_server group g has no protocol: its address entries are UDP, keepalived\'s default']);
+  // Marks alone: the protocol is ignored, as for a virtual_server fwmark N.
+  const marks = parseKeepalived(conf('  protocol TCP\n').replace('  1.2.3.4 80\n', '  fwmark 8\n'), 'k.conf');
+  assert.equal(marks.warnings.filter((w) => w.includes('protocol ignored')).length, 1);
+});
+
 test('a one-line block: one statement on a "{" line works; two are refused with file:line and why (keepalived reads the rest of that line as the first statement\'s arguments and ignores them)', () => {
   const conf = (check: string) => `virtual_server 1.2.3.4 80 {\n  lb_kind DR\n  protocol TCP\n  real_server 1.2.3.5 80 {\n    ${check}\n  }\n}\n`;
   const one = parseKeepalived(conf('TCP_CHECK { connect_timeout 2 }'), 'k.conf').config.services[0]!.realServers[0]!.checkers[0]!;

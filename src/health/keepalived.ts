@@ -567,6 +567,12 @@ interface GroupEntry {
   fwmark?: number;
 }
 
+/** What entries a virtual_server_group has: a fwmark one (mark), an address one (addr). */
+interface GroupKinds {
+  mark: boolean;
+  addr: boolean;
+}
+
 /** Who runs scripts when global_defs names no script_user, if the host has that user (keepalived's default). */
 const DEFAULT_SCRIPT_USER = 'keepalived_script';
 
@@ -1085,14 +1091,15 @@ class Parser {
     const said = new Set<string>();
     // keepalived: a group with a port-0 address entry makes its virtual server persistent.
     const zeroPort = entries.some((e) => e.fwmark === undefined && e.port === 0);
-    // keepalived: a group with a fwmark entry clears the virtual server's ha_suspend ("cannot use ha_suspend with fwmarks").
-    const groupMark = entries.some((e) => e.fwmark !== undefined);
+    // keepalived checks a group's virtual server once: a fwmark entry clears its ha_suspend ("cannot use ha_suspend
+    // with fwmarks"), an address entry makes it need a protocol.
+    const kinds: GroupKinds = { mark: entries.some((e) => e.fwmark !== undefined), addr: entries.some((e) => e.fwmark === undefined) };
     for (const [i, e] of entries.entries()) {
       const from = this.warnings.length;
       const own: string[] = [];
       this.entryWarnings = own;
       try {
-        const vs = this.virtualServer(st, e.addr, e.port, e.fwmark, zeroPort, groupMark);
+        const vs = this.virtualServer(st, e.addr, e.port, e.fwmark, zeroPort, kinds);
         if (vs !== undefined) out.push({ ...vs, group: name });
       } finally {
         this.entryWarnings = undefined;
@@ -1113,7 +1120,7 @@ class Parser {
    * (each fix warned): none without real servers; no protocol is UDP, no lb_kind NAT; port 0 makes
    * it persistent (zeroPort: a group with such an entry); quorum at most the real servers' weight.
    */
-  virtualServer(st: Stmt, addr: string, port: number, fwmark = 0, zeroPort = port === 0 && fwmark === 0, groupMark = false): VirtualServerSpec | undefined {
+  virtualServer(st: Stmt, addr: string, port: number, fwmark = 0, zeroPort = port === 0 && fwmark === 0, grp?: GroupKinds): VirtualServerSpec | undefined {
     const body = needBlock(st);
     // How messages name it, as it is written: "192.168.8.200 80", "fwmark 1".
     const name = fwmark !== 0 ? `fwmark ${fwmark}` : `${addr} ${port}`;
@@ -1269,7 +1276,7 @@ class Parser {
       // keepalived: "Virtual server ...: no scheduler set, setting default 'wlc'".
       this.warn(st, `virtual_server ${name} has no lb_algo: wlc, keepalived's default`);
     }
-    if (vs.haSuspend && groupMark) {
+    if (vs.haSuspend && grp?.mark === true) {
       // keepalived clears it for the whole virtual server when its group has a fwmark entry (one real server, one set of checks).
       this.warn(st, `virtual_server group ${st.args[1]!.text}: ha_suspend cleared for all its entries, as keepalived clears it: the group has a fwmark entry, which has no VIP to hold, so its checks always run`);
       delete vs.haSuspend;
@@ -1278,11 +1285,16 @@ class Parser {
       this.warn(st, `virtual_server ${name}: ha_suspend cleared, as keepalived clears it: a fwmark service has no VIP to hold, its checks always run`);
       delete vs.haSuspend;
     }
-    if (protoAt !== undefined && fwmark !== 0) {
+    // A group with address entries needs its protocol (keepalived warns only when all its entries are marks).
+    if (protoAt !== undefined && fwmark !== 0 && grp?.addr !== true) {
       // keepalived: "Virtual server FWM N: protocol specified for fwmark - protocol will be ignored".
       this.warn(protoAt, `protocol ignored: virtual_server ${name} takes what its marks select, whatever the protocol, as keepalived says ("protocol will be ignored")`);
     }
-    if (protoAt === undefined && fwmark === 0) {
+    if (protoAt === undefined && grp?.addr === true) {
+      // Said by every entry (the first's kept), a fwmark entry's too: its address entries are UDP.
+      this.warn(st, `virtual_server group ${st.args[1]!.text} has no protocol: its address entries are UDP, keepalived's default`);
+      if (fwmark === 0) vs.proto = 'udp';
+    } else if (protoAt === undefined && fwmark === 0) {
       // keepalived: "no protocol set - defaulting to UDP" (what the kernel makes of protocol 0).
       this.warn(st, `virtual_server ${name} has no protocol: UDP, keepalived's default`);
       vs.proto = 'udp';
