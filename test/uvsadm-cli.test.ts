@@ -648,10 +648,13 @@ test('uvsadm trace whose reader is gone (| head -1) ends at its next line and cl
     // The first line read, then the reader goes away, as head -1 does.
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     child.stdout.destroy();
+    let timer: NodeJS.Timeout | undefined;
     const code = await Promise.race([
       new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c))),
-      new Promise<string>((resolve) => setTimeout(() => resolve('still running 5 s after its reader went away'), 5000)),
+      new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still running 5 s after its reader went away'), 5000))),
     ]);
+    // The bound's timer kept this file's process alive ~4 s after its last test.
+    clearTimeout(timer);
     if (code === 'still running 5 s after its reader went away') child.kill();
     assert.equal(code, 0, stderr);
     assert.equal(calls.at(-1), 'traceStop', 'its session closed in uvsd');
