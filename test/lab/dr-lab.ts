@@ -21,6 +21,7 @@ import { Lab, type HostSpec, type ExecResult, type Proc, within } from './netns.
 import type { ConnInfo, ListResult, StatusResult, Verbs } from '../../src/control/protocol.js';
 import { ControlClient } from '../../src/control/client.js';
 import { parseArgs, parseRules } from '../../src/control/ipvsadm.js';
+import { main as uvsadmMain } from '../../src/cli/uvsadm-main.js';
 import { waitForControl } from './ready.js';
 import { UVSD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { kindOf } from '../helpers/test-class.js';
@@ -176,9 +177,14 @@ export interface DrLab {
   stopUvsd(): Promise<number | null>;
   /** Is uvsd still running? */
   uvsdAlive(): boolean;
-  /** Run bin/uvsadm --socket <sock> ...args (no namespace needed). */
-  /** uvsadm with `input` on its stdin (-R), else none. */
+  /**
+   * uvsadm --socket <sock> ...args, `input` on its stdin (-R), else none: uvsadm's main() in
+   * this process (the parser, the requests over the socket, the output and the exit status of
+   * bin/uvsadm, without a node start: 0.1-0.5 s each). uvsadmProcess for what is about the process.
+   */
   uvsadm(args: string[], input?: string): Promise<ExecResult>;
+  /** bin/uvsadm --socket <sock> ...args as a child process (no namespace needed). */
+  uvsadmProcess(args: string[], input?: string): Promise<ExecResult>;
   /** Like uvsadm, but throws on non-zero exit. */
   uvsadmMust(args: string[], input?: string): Promise<string>;
   /** Run the client script in a client namespace with raw args. */
@@ -410,7 +416,18 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
       return !!self.uvsd && !self.uvsd.done();
     },
 
-    uvsadm(args: string[], input?: string): Promise<ExecResult> {
+    async uvsadm(args: string[], input?: string): Promise<ExecResult> {
+      let stdout = '';
+      let stderr = '';
+      const code = await uvsadmMain(['node', 'bin/uvsadm', '--socket', socketPath, ...args], {
+        out: (s) => void (stdout += s),
+        err: (s) => void (stderr += s),
+        stdin: async () => input ?? '',
+      });
+      return { code, stdout, stderr };
+    },
+
+    uvsadmProcess(args: string[], input?: string): Promise<ExecResult> {
       return lab.exec(null, uvsadmArgv(['--socket', socketPath, ...args]), { cwd: repoRoot, timeoutMs: 15_000, ...(input !== undefined ? { input } : {}) });
     },
 
