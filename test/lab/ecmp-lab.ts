@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import { LAB_CONN_MAX, LAB_START_ARGS, repoRoot, labDir, uvsdArgv, uvsadmArgv, uvsadmCall } from './dr-lab.js';
+import { LAB_CONN_MAX, LAB_START_ARGS, repoRoot, labDir, uvsdArgv, uvsadmCall, uvsadmInProcess } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
 import type { StatusResult } from '../../src/control/protocol.js';
@@ -187,7 +187,7 @@ export class EcmpLab {
   }
 
   uvsadm(d: Director, args: string[], input?: string): Promise<ExecResult> {
-    return this.lab.exec(null, uvsadmArgv(['--socket', d.socket, ...args]), { cwd: repoRoot, timeoutMs: 15_000, input });
+    return uvsadmInProcess(d.socket, args, input);
   }
 
   /** uvsadm in director d; throws on a non-zero exit. `input` goes to its stdin (-R). */

@@ -32,7 +32,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, delay, type ExecResult, type Proc } from './netns.js';
-import { LAB_CONN_MAX, LAB_START_ARGS, repoRoot, labDir, nodeArgv, uvsdArgv, uvsadmArgv } from './dr-lab.js';
+import { LAB_CONN_MAX, LAB_START_ARGS, repoRoot, labDir, nodeArgv, uvsdArgv, uvsadmInProcess } from './dr-lab.js';
 import { ControlClient } from '../../src/control/client.js';
 import { waitForControl } from './ready.js';
 import type { Verbs } from '../../src/control/protocol.js';
@@ -364,7 +364,7 @@ export async function createHaLab(base = 'uvsha', uvsdArgs: [string[], string[]]
     },
 
     uvsadm(d, args) {
-      return lab.exec(null, uvsadmArgv(['--socket', d.socket, ...args]), { cwd: repoRoot, timeoutMs: 15_000 });
+      return uvsadmInProcess(d.socket, args);
     },
 
     async waitRole(d, role, timeoutMs, group) {
