@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, uvsdArgv, uvsadmArgv } from './lab/dr-lab.js';
+import { repoRoot, uvsdArgv, uvsadmInProcess, uvsadmInProcessMust } from './lab/dr-lab.js';
 import { withLab } from './lab/itest.js';
 import { delay } from './lab/netns.js';
 import { waitForControl } from './lab/ready.js';
@@ -87,7 +87,7 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
       const p = lab.spawn(ns, uvsdArgv(['--tap', tap, '--addr', '192.168.8.10/24', '--socket', join(tmp, sock), NO_WARMUP, ...extra]), { cwd: repoRoot });
       try {
         const started = await p.waitForLine(/uvsd started/, 10_000);
-        const st = await lab.exec(null, uvsadmArgv(['--socket', join(tmp, sock), '--status']), { cwd: repoRoot });
+        const st = await uvsadmInProcess(join(tmp, sock), ['--status']);
         assert.equal(st.code, 0, st.stderr);
         return { status: st.stdout, started, qlen: await qlen(tap) };
       } finally {
@@ -140,7 +140,7 @@ test('the TAP holds --tap-qlen frames for uvsd (txqueuelen, default 4096 where a
       const dropped = (await txDropped()) - before;
       t.diagnostic(`uvsd stopped, qlen 64: the TAP dropped ${dropped} of 300`);
       assert.ok(dropped >= 200, `dropped ${dropped}`);
-      const st = await lab.must(uvsadmArgv(['--socket', sock, '--status']), null);
+      const st = await uvsadmInProcessMust(sock, ['--status']);
       assert.match(st, new RegExp(`^port_drop_queue_full ${dropped}$`, 'm'));
       const scrape = await lab.must([process.execPath, '-e', `require('node:http').get('http://${metricsAt}/metrics', (r) => r.pipe(process.stdout))`], ns);
       assert.match(scrape, new RegExp(`^uvs_port_drops_total\\{reason="queue_full"\\} ${dropped}$`, 'm'));
@@ -215,7 +215,7 @@ test('IPv6 on the port (a namespace with IPv6 left on, as a dual-stack host has 
       ringStarted.catch(() => {}); // awaited below
       // With IPv6 on, the kernel's first MLD reports and DAD reached uvsd within its start (2 frames by the first --status, 6 in 4 s).
       await delay(1000);
-      const st = await lab.must(uvsadmArgv(['--socket', join(tmp, 'a.sock'), '--status']), null);
+      const st = await uvsadmInProcessMust(join(tmp, 'a.sock'), ['--status']);
       assert.match(st, /^rx_frames 0$/m);
       assert.doesNotMatch(tap.stdout(), /runs IPv6/);
     } finally {
@@ -271,8 +271,8 @@ test('a sync daemon on an interface without carrier (a back-to-back sync link wh
     const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, NO_WARMUP]), { cwd: repoRoot });
     try {
       await p.waitForLine(/uvsd started/, 10_000);
-      await lab.must(uvsadmArgv(['--socket', sock, '--start-daemon', 'master', '--syncid', '3', '--mcast-interface', 'sy0', '--sync-key-file', key]), null);
-      assert.match(await lab.must(uvsadmArgv(['--socket', sock, '-L', '--daemon']), null), /^master sync daemon \(mcast=sy0, syncid=3,/m);
+      await uvsadmInProcessMust(sock, ['--start-daemon', 'master', '--syncid', '3', '--mcast-interface', 'sy0', '--sync-key-file', key]);
+      assert.match(await uvsadmInProcessMust(sock, ['-L', '--daemon']), /^master sync daemon \(mcast=sy0, syncid=3,/m);
     } finally {
       assert.equal(await p.stop(3000), 0, p.stderr());
     }
@@ -289,7 +289,7 @@ test('daemon.sync starts the sync daemons with uvsd; with --state-file a restart
     const d = `{ syncid: 5, mcast-interface: lo, sync-peer: 127.0.0.1, sync-key-file: ${key} }`;
     writeFileSync(cfg, `daemon:\n  role: backup\n  sync:\n    master: ${d}\n    backup: ${d}\nservices: []\n`);
     const sock = join(tmp, 'u.sock');
-    const daemons = (): Promise<string> => lab.must(uvsadmArgv(['--socket', sock, '-L', '--daemon']), null);
+    const daemons = (): Promise<string> => uvsadmInProcessMust(sock, ['-L', '--daemon']);
     const run = async (fn: (p: ReturnType<typeof lab.spawn>) => Promise<void>): Promise<void> => {
       const p = lab.spawn(ns, uvsdArgv(['--tap', 'uvs0', '--addr', '192.168.8.10/24', '--socket', sock, '--config', cfg, '--state-file', join(tmp, 'state.yaml'), NO_WARMUP]), { cwd: repoRoot });
       try {
@@ -304,14 +304,14 @@ test('daemon.sync starts the sync daemons with uvsd; with --state-file a restart
       const out = await daemons();
       assert.match(out, line('master'));
       assert.match(out, line('backup'));
-      await lab.must(uvsadmArgv(['--socket', sock, '--stop-daemon', 'master']), null);
+      await uvsadmInProcessMust(sock, ['--stop-daemon', 'master']);
     });
     // The restart (Restart=on-failure, a reboot): the state file's daemons, not --config's.
     await run(async () => {
       const out = await daemons();
       assert.doesNotMatch(out, line('master'));
       assert.match(out, line('backup'));
-      await lab.must(uvsadmArgv(['--socket', sock, '--stop-daemon', 'backup']), null);
+      await uvsadmInProcessMust(sock, ['--stop-daemon', 'backup']);
     });
     // None left running: the state file's empty daemon.sync wins over --config's, and says so.
     await run(async (p) => {
@@ -325,7 +325,7 @@ test('daemon.sync starts the sync daemons with uvsd; with --state-file a restart
     await run(async (p) => {
       await p.waitForLine(/no sync daemons started: neither the state file nor --config has daemon\.sync/, 5_000);
       assert.doesNotMatch(await daemons(), /sync daemon/);
-      await lab.must(uvsadmArgv(['--socket', sock, '--start-daemon', 'backup', '--syncid', '5', '--mcast-interface', 'lo', '--sync-peer', '127.0.0.1', '--sync-key-file', key]), null);
+      await uvsadmInProcessMust(sock, ['--start-daemon', 'backup', '--syncid', '5', '--mcast-interface', 'lo', '--sync-peer', '127.0.0.1', '--sync-key-file', key]);
     });
     // The state file's daemon cannot start now (its key file moved away): uvsd starts and
     // forwards without it, and says so (until 2026-12-07: exit 1, and systemd's restarts again

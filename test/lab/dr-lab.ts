@@ -240,6 +240,13 @@ export async function uvsadmInProcess(socketPath: string, args: string[], input?
   return { code, stdout, stderr };
 }
 
+/** uvsadmInProcess, its stdout; throws with its stderr on a non-zero exit. */
+export async function uvsadmInProcessMust(socketPath: string, args: string[], input?: string): Promise<string> {
+  const r = await uvsadmInProcess(socketPath, args, input);
+  if (r.code !== 0) throw new Error(`uvsadm --socket ${socketPath} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+  return r.stdout;
+}
+
 export function uvsadmArgv(args: string[]): string[] {
   return nodeArgv(join(repoRoot, 'bin', 'uvsadm'), args);
 }
