@@ -90,10 +90,15 @@ test('--workers: an error nothing catches in a worker reaches DatapathGroup.onFa
     for (let i = 0; i < 100 && fatal.length < 2; i++) await sleep(20);
     assert.match(fatal[0] ?? '', /^worker 1: Cannot read properties of null \(reading 'buffer'\)$/);
     assert.deepEqual(fatal.slice(1), ['worker 1 exited (code 1)']);
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
     const t0 = performance.now();
     await group.close();
     const ms = performance.now() - t0;
     assert.ok(ms < 900, `close() took ${ms.toFixed(0)} ms (it waited for the dead worker)`);
+    // Its bound on each worker's end is cleared once the worker ended (it kept this file's
+    // process alive 1 s after its last test).
+    assert.equal(timers(), before, 'close() left a timer behind');
   } finally {
     // Worker 0 closed its queue; worker 1's fd is still open (its poll handle was closed).
     closeSync(queues[1]!.fd);
