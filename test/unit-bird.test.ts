@@ -117,6 +117,10 @@ test('BGP: a BIRD that goes away while nothing changes is seen by the liveness c
     await until(() => a.status().state === 'ok', RETRY_MS * 2.5);
     assert.ok(seen.includes('configure'));
     assert.equal(await up(), 1);
+    // Withdrawn within its bound, whose timer is then cleared (it kept this file's process alive
+    // the rest of the 500 ms after its last test).
+    await a.withdrawAll(500);
+    assert.deepEqual(process.getActiveResourcesInfo().filter((x) => x === 'Timeout'), [], 'withdrawAll left a timer');
   } finally {
     await a.withdrawAll(500);
     await new Promise((res) => bird.close(() => res(undefined)));

@@ -356,7 +356,10 @@ export class BirdAnnouncer {
     if (this.retry !== undefined) clearTimeout(this.retry);
     this.want = [];
     while (this.busy) await new Promise((r) => setTimeout(r, 20));
-    await Promise.race([this.sync(), new Promise((r) => setTimeout(r, timeoutMs))]);
+    // The bound's timer is cleared once BIRD answered: it kept the loop alive for the rest of timeoutMs.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.sync(), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /**
