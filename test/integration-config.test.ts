@@ -182,22 +182,29 @@ test('every request that changes the table is one info line once applied ("table
     assert.ok(Number.isInteger(started.startMs) && started.startMs > 0 && started.startMs < 15_000, `startMs ${started.startMs}`);
     t.diagnostic(`uvsd started in ${started.startMs} ms`);
     const rs = lab.servers[0]!.addr;
-    await lab.uvsadmMust(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    // Real uvsadm processes where the audit line names the sender's command line (below).
+    const spawned = async (args: string[], input?: string): Promise<void> => {
+      const r = await lab.uvsadmProcess(args, input);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    await spawned(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
     await lab.uvsadmMust(['-a', '-t', `${VIP}:80`, '-r', `${rs}:80`, '-g']);
     await lab.uvsadmMust(['-e', '-t', `${VIP}:80`, '-r', `${rs}:80`, '-g', '-w', '4']);
     await lab.uvsadmMust(['-Ln']);
     assert.notEqual((await lab.uvsadm(['-a', '-t', `${VIP}:80`, '-r', `${rs}:80`, '-g'])).code, 0, 'refused: already there');
-    await lab.uvsadmMust(['-R'], `-A -u ${VIP}:53 -s rr\n-a -u ${VIP}:53 -r ${rs}:53 -g\n`);
-    await lab.uvsadmMust(['-C']);
+    await spawned(['-R'], `-A -u ${VIP}:53 -s rr\n-a -u ${VIP}:53 -r ${rs}:53 -g\n`);
+    await spawned(['-C']);
     const got = changes();
     assert.deepEqual(got.map((o) => o.msg), ['table changed: addService', 'table changed: addDest', 'table changed: editDest', 'table changed: batch', 'table changed: clear']);
     assert.deepEqual((got[2]!.args as { weight: number }).weight, 4);
     assert.deepEqual([got[3]!.items, got[3]!.verbs], [2, { addService: 1, addDest: 1 }]);
-    // Who: the uvsadm process (SO_PEERCRED), root, and its command line (since 2026-12-07).
+    // Who: the uvsadm process (SO_PEERCRED), root, and its command line (since 2026-12-07); the
+    // lab's in-process uvsadm is this test's process.
     for (const [i, tail] of [[0, `-A -t ${VIP}:80 -s rr`], [3, '-R'], [4, '-C']] as const) {
       const peer = got[i]!.peer as { pid: number; uid: number; cmd: string };
       assert.ok(Number.isInteger(peer.pid) && peer.pid > 1 && peer.uid === 0, JSON.stringify(peer));
       assert.ok(peer.cmd.includes('bin/uvsadm --socket ') && peer.cmd.endsWith(` ${tail}`), peer.cmd);
     }
+    assert.equal((got[1]!.peer as { pid: number }).pid, process.pid);
   });
 });
