@@ -20,6 +20,10 @@ import { BATCH_LOG_BYTES, LIST_PART, runBatchItem } from '../src/control/verbs.j
 import type { ListResult, ServiceInfo, ServiceKey } from '../src/control/protocol.js';
 import { formatIp, parseIp } from '../src/datapath/addr.js';
 import { allocated } from './helpers/alloc.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { reloadLogger } from '../src/cli/reload-log.js';
 
 /** n TCP services of `servers` NAT servers each. */
 function table(n: number, servers = 4): Rig {
@@ -622,4 +626,31 @@ test('a listing (-Ln, -S) made in slices while a sliced batch (-R) changes every
   const dumped = new Set([...text.matchAll(/weight: (\d+)/g)].map((m) => m[1]));
   assert.deepEqual([...dumped], ['1'], 'the table the dump began with');
   assert.equal(r.ctl.list().services[1999]!.dests[0]!.weight, 9, 'the batch applied');
+});
+
+test('uvsadm --reload through uvsd\'s dispatch: its log line (ConfigManager onReload) names the sender as a change\'s audit line does; a reload refused too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-reload-peer-'));
+  try {
+    const file = join(dir, 'u.yaml');
+    writeFileSync(file, 'services:\n  - { proto: tcp, address: 10.1.0.1, port: 80, scheduler: rr }\n');
+    const r = rig({ addrs: ['10.0.0.1/8'] });
+    const told: Array<[string, unknown]> = [];
+    r.ctl.config = new ConfigManager(r.ctl, file, {}, { onReload: (via, o) => told.push([via, 'peer' in o ? o.peer : undefined]) });
+    const dispatch = controlDispatch({ control: r.ctl, dp: r.dp, probeMs: 0, log: { info: () => {} } });
+    const peer = { pid: process.pid, uid: 0, gid: 0 };
+    await dispatch('reload', {}, peer);
+    await dispatch('reload', { dryRun: true }, peer);
+    writeFileSync(file, 'services: [\n');
+    await assert.rejects(Promise.resolve(dispatch('reload', {}, peer)));
+    writeFileSync(file, 'services: []\n');
+    await dispatch('reload', {}); // no peer (not from the socket): none said
+    assert.deepEqual(told, [['uvsadm --reload', peer], ['uvsadm --reload', peer], ['uvsadm --reload', undefined]], 'a dry run is not told');
+    // The line: pid, uid and the command line (reload-log.ts).
+    const lines: object[] = [];
+    await reloadLogger({ info: (f) => lines.push(f) }, async () => {})('uvsadm --reload', { changes: [], ignored: [] }, peer);
+    const p = (lines[0] as { peer: { pid: number; uid: number; cmd: string } }).peer;
+    assert.deepEqual([p.pid, p.uid, p.cmd.startsWith(process.execPath)], [process.pid, 0, true]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

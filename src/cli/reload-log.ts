@@ -8,6 +8,9 @@
 // reload's changes past the first line's go in further lines of the same size, one per turn of
 // the event loop, each once the log output has written the one before (reloadLogger).
 
+import type { Peer } from '../control/server.js';
+import { peerFields } from '../control/dispatch.js';
+
 /** At most this many entries of a list in one log line (1,000 changes: ~50 KB, ~0.1 ms: a reload of
  *  a few hundred services is logged whole, an audit trail as keepalived's one line per change). */
 export const LOG_LIST_MAX = 1000;
@@ -130,12 +133,13 @@ export function reloadLogFields(via: string, r: ReloadReport): Record<string, un
  * one, as two reloads' lines may come between each other. Until 2026-12-06 changes past the first
  * 1,000 were only in the reload's reply, which nobody reads for a SIGHUP.
  */
-export function reloadLogger(log: { info(fields: object, msg: string): void }, next: () => Promise<void>): (via: string, r: ReloadReport) => Promise<void> {
+export function reloadLogger(log: { info(fields: object, msg: string): void }, next: () => Promise<void>): (via: string, r: ReloadReport, peer?: Peer) => Promise<void> {
   let reloads = 0;
-  return async (via, r) => {
+  return async (via, r, peer) => {
     const reload = ++reloads;
     const first = reloadLogFields(via, r);
-    log.info({ reload, ...first }, 'configuration reloaded');
+    // `uvsadm --reload`'s sender, as a change's audit line names it (dispatch.ts peerFields).
+    log.info(peer === undefined ? { reload, ...first } : { reload, ...first, peer: peerFields(peer) }, 'configuration reloaded');
     const { changes } = r;
     for (let from = (first.changes as readonly string[]).length; from < changes.length;) {
       await next();

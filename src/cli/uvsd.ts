@@ -29,7 +29,7 @@ import { linkWarnings } from '../control/linkcheck.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
 import { roleText, UVS_VERSION } from '../control/printers.js';
 import { roleStatus } from '../control/verbs.js';
-import { controlDispatch } from '../control/dispatch.js';
+import { controlDispatch, peerFields } from '../control/dispatch.js';
 import { checkControlPath, listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
 import { LogOutput } from './logout.js';
@@ -482,8 +482,8 @@ export async function main(argv: string[]): Promise<void> {
     // Every reload is logged, from SIGHUP or from uvsadm --reload alike (the ignored settings
     // are logged one by one by reloadDaemon).
     onReload: (via, o) => {
-      if ('report' in o) void logReload(via, o.report);
-      else log.error({ via, error: o.error.message }, 'configuration reload refused; the running table is unchanged');
+      if ('report' in o) void logReload(via, o.report, o.peer);
+      else log.error({ via, error: o.error.message, ...(o.peer === undefined ? {} : { peer: peerFields(o.peer) }) }, 'configuration reload refused; the running table is unchanged');
     },
   });
   /** A reload's daemon settings: checked before anything changes; the start-only ones that changed logged, the defenses set. */

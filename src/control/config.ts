@@ -5,6 +5,7 @@
 // connections are not touched; removed servers are drained (weight 0, removed after
 // drain-timeout) or removed at once.
 
+import type { Peer } from './server.js';
 import { readFileSync } from 'node:fs';
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { yaml } from './yaml-lazy.js';
@@ -1039,7 +1040,8 @@ export interface ConfigSources {
    */
   daemon?: (cfg: ConfigFile) => DaemonReload;
   /** Told of every reload meant to change something (not dry runs), by `via` (SIGHUP, uvsadm): its report or its refusal. */
-  onReload?: (via: string, outcome: { report: ReloadReport } | { error: Error }) => void;
+  /** A reload done or refused (not a dry run); `peer`: the control socket's sender of `uvsadm --reload`. */
+  onReload?: (via: string, outcome: ({ report: ReloadReport } | { error: Error }) & { peer?: Peer }) => void;
   /** The settings uvsd runs with that have no config key, as options (commandLineOnly): the dump names them in a comment. */
   commandLineOnly?: string;
 }
@@ -1284,13 +1286,13 @@ export class ConfigManager {
    * checked (the table, the daemon settings) before anything changes. In one piece: uvsd's
    * socket and SIGHUP use reloadSliced.
    */
-  reloadReport(dryRun: boolean, via = 'uvsadm --reload'): ReloadReport {
+  reloadReport(dryRun: boolean, via = 'uvsadm --reload', peer?: Peer): ReloadReport {
     try {
       this.reloadable();
       const cfg = this.checked(this.load());
-      return this.reported(dryRun, via, cfg, this.apply(cfg.cfg, dryRun));
+      return this.reported(dryRun, via, cfg, this.apply(cfg.cfg, dryRun), peer);
     } catch (e) {
-      throw this.refused(dryRun, via, e);
+      throw this.refused(dryRun, via, e, peer);
     }
   }
 
@@ -1300,14 +1302,14 @@ export class ConfigManager {
    * with pause() between them, all or nothing as before. Run it after the changes queued before
    * it (Control.serialized): two reloads never interleave, nor a reload and a socket's batch.
    */
-  async reloadSliced(dryRun: boolean, pause: Pause, via = 'uvsadm --reload'): Promise<ReloadReport> {
+  async reloadSliced(dryRun: boolean, pause: Pause, via = 'uvsadm --reload', peer?: Peer): Promise<ReloadReport> {
     try {
       this.reloadable();
       const cfg = this.checked(await this.loadSliced(pause));
       await pause();
-      return this.reported(dryRun, via, cfg, await this.applySliced(cfg.cfg, dryRun, pause));
+      return this.reported(dryRun, via, cfg, await this.applySliced(cfg.cfg, dryRun, pause), peer);
     } catch (e) {
-      throw this.refused(dryRun, via, e);
+      throw this.refused(dryRun, via, e, peer);
     }
   }
 
@@ -1328,17 +1330,17 @@ export class ConfigManager {
   }
 
   /** The table changed (or with dryRun would): the daemon settings applied, the reload told (not for dryRun). */
-  private reported(dryRun: boolean, via: string, c: { cfg: ConfigFile; daemon: DaemonReload | undefined }, changes: string[]): ReloadReport {
+  private reported(dryRun: boolean, via: string, c: { cfg: ConfigFile; daemon: DaemonReload | undefined }, changes: string[], peer: Peer | undefined): ReloadReport {
     if (!dryRun) c.daemon?.apply();
     const more = c.daemon?.changes ?? [];
     const r = { changes: more.length === 0 ? changes : [...changes, ...more], ignored: c.daemon?.ignored ?? [], warnings: c.cfg.warnings ?? [] };
-    if (!dryRun) this.sources.onReload?.(via, { report: r });
+    if (!dryRun) this.sources.onReload?.(via, peer === undefined ? { report: r } : { report: r, peer });
     return r;
   }
 
   /** A reload's refusal, told (not for dryRun). */
-  private refused(dryRun: boolean, via: string, e: unknown): unknown {
-    if (!dryRun) this.sources.onReload?.(via, { error: e as Error });
+  private refused(dryRun: boolean, via: string, e: unknown, peer: Peer | undefined): unknown {
+    if (!dryRun) this.sources.onReload?.(via, peer === undefined ? { error: e as Error } : { error: e as Error, peer });
     return e;
   }
 

@@ -56,6 +56,8 @@ export type ControlDispatch = ((verb: string, args: unknown, peer?: Peer) => unk
 /** The function uvsd's control socket calls for each request (listenControl's handler). */
 export function controlDispatch(o: DispatchOpts): ControlDispatch {
   const call = (verb: string, args: unknown) => o.control.callAsync(verb, args);
+  // A reload names its sender in its own log lines (uvsd.ts: reloadLogger).
+  const callFrom = (peer: Peer | undefined) => (peer === undefined ? call : (verb: string, args: unknown) => o.control.callAsync(verb, args, peer));
   const withBgp = (verb: string, r: unknown): unknown => {
     if (verb !== 'status' || o.bgpStatus === undefined) return r;
     const bgpStatus = o.bgpStatus;
@@ -113,7 +115,7 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
   };
   const handle = (verb: string, args: unknown, peer: Peer | undefined): unknown => {
     if (longBatch(verb, args)) return batchSliced(verb, args, peer);
-    const r = after(verb, callClaiming(o.dp, call, verb, args, o.probeMs, slicer));
+    const r = after(verb, callClaiming(o.dp, verb === 'reload' ? callFrom(peer) : call, verb, args, o.probeMs, slicer));
     return synced(daemonAudited(verb, args, audited(verb, changeRecord(verb, args), r, peer), peer));
   };
   // Changes run in arrival order: each after the one before has ended, its VIP probe included

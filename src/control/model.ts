@@ -5,6 +5,7 @@
 // the model's structures and keeps only its own changes (forkmap.ts, slots.ts), so a batch costs
 // what it touches.
 
+import type { Peer } from './server.js';
 import type { VrrpFifoStatus } from './vrrpfifo.js';
 import type { ArpWatchStatus } from './arpwatch.js';
 import type { StateFileStatus } from './statefile.js';
@@ -491,7 +492,7 @@ export class Control {
    * Dispatch a request by verb name; unknown verbs and malformed args are UvsErrors. With `pause`
    * a long read may answer with a Promise and run in slices (VerbCtx.pause).
    */
-  call(verb: string, args: unknown, pause?: Pause): unknown {
+  call(verb: string, args: unknown, pause?: Pause, peer?: Peer): unknown {
     const { v, a } = verbArgs(verb, args);
     const t0 = performance.now();
     const c0 = native.threadCpuMs();
@@ -500,6 +501,7 @@ export class Control {
     if (v.stats !== undefined && this.info.workers !== undefined) pullFor(this.info.workers, v.stats(this.model, a));
     try {
       const ctx: VerbCtx = pause === undefined ? { control: this, model: this.model, ops: [] } : { control: this, model: this.model, ops: [], pause };
+      if (peer !== undefined) ctx.peer = peer;
       const result = v.run(ctx, a);
       if (ctx.ops.length > 0) this.applyOps(ctx.ops);
       return result;
@@ -648,7 +650,7 @@ export class Control {
    * it still changes all or nothing, and verbs from elsewhere (health checks, reloads) that land
    * meanwhile are either applied after it in order or make it validate again.
    */
-  callAsync(verb: string, args: unknown): unknown {
+  callAsync(verb: string, args: unknown, peer?: Peer): unknown {
     const v = Object.prototype.hasOwnProperty.call(VERBS, verb) ? VERBS[verb as keyof typeof VERBS] : undefined;
     const items = verb === 'batch' && typeof args === 'object' && args !== null && Array.isArray((args as { items?: unknown }).items) ? (args as { items: unknown[] }).items : undefined;
     // A batch of more than SLICE items, or any with a -C of a table of more than SLICE services
@@ -660,7 +662,7 @@ export class Control {
     // writing (server.ts stringifySliced) are not one piece (together up to twice SLICE_MS).
     const sliced = (): unknown => {
       const { pause, done } = this.slicer(verb);
-      const r = this.call(verb, args, pause);
+      const r = this.call(verb, args, pause, peer);
       return r instanceof Promise ? r.finally(done).then(async (v: unknown) => (await yieldLoop(), v)) : r;
     };
     if (v === undefined || (!v.mutates && !big && verb !== 'batch' && verb !== 'reload')) return sliced();

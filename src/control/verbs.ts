@@ -5,6 +5,7 @@
 // here too and protocol.ts derives the wire types from this table: adding a verb is one entry
 // here (plus, for uvsadm, one parser entry in ipvsadm.ts).
 
+import type { Peer } from './server.js';
 import { isIPv6 } from 'node:net';
 import { UvsError } from './errors.js';
 import { wallOf } from './clock.js';
@@ -56,6 +57,8 @@ export interface VerbCtx {
    * slice has taken SLICE_MS. Absent, every verb answers at once.
    */
   pause?: Pause;
+  /** Who sent the request, where the control socket knows (SO_PEERCRED): a reload's log names it. */
+  peer?: Peer;
   /** Set by a sliced batch (Control.batchInSlices): the services it deletes, by id ... */
   gone?: ShardedMap<number, GoneService>;
   /** ... and the ids of those it adds back (the same key, its id taken back: Model.takeId). Sharded
@@ -938,8 +941,8 @@ export const VERBS = {
     // planned, validated and applied a few services at a time.
     // The report's changes themselves when nothing is ignored (no copy of every change in one piece).
     const reply = (r: ReloadReport) => ({ changes: r.ignored.length === 0 ? r.changes : [...r.changes, ...r.ignored], ignored: r.ignored, warnings: r.warnings });
-    if (ctx.pause !== undefined) return cm.reloadSliced(dryRunOf(a), ctx.pause).then(reply);
-    return reply(cm.reloadReport(dryRunOf(a)));
+    if (ctx.pause !== undefined) return cm.reloadSliced(dryRunOf(a), ctx.pause, undefined, ctx.peer).then(reply);
+    return reply(cm.reloadReport(dryRunOf(a), undefined, ctx.peer));
   }),
 
   /**
