@@ -654,3 +654,16 @@ test('uvsadm --reload through uvsd\'s dispatch: its log line (ConfigManager onRe
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('uvsadm -R --dry-run of a batch long enough to be walked and applied in slices (600 items) changes nothing and logs no audit line; the same batch without it applies all', async () => {
+  const r = rig({ addrs: ['10.0.0.1/8'] });
+  const logged: object[] = [];
+  const dispatch = controlDispatch({ control: r.ctl, dp: r.dp, probeMs: 0, log: { info: (f) => logged.push(f) } });
+  const items = Array.from({ length: 600 }, (_, i) => ({ verb: 'addService', args: { proto: 'tcp', addr: '10.1.0.1', port: 1000 + i, sched: 'rr' } }));
+  assert.deepEqual(await dispatch('batch', { items, dryRun: true }), { applied: 0 });
+  assert.equal(r.ctl.list().services.length, 0);
+  assert.deepEqual(logged, []);
+  assert.deepEqual(await dispatch('batch', { items }), { applied: 600 });
+  assert.equal(r.ctl.list().services.length, 600);
+  assert.equal(logged.length, 1);
+});
