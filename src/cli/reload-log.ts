@@ -9,7 +9,7 @@
 // the event loop, each once the log output has written the one before (reloadLogger).
 
 import type { Peer } from '../control/server.js';
-import { peerFields } from '../control/dispatch.js';
+import { withPeer } from '../control/dispatch.js';
 
 /** At most this many entries of a list in one log line (1,000 changes: ~50 KB, ~0.1 ms: a reload of
  *  a few hundred services is logged whole, an audit trail as keepalived's one line per change). */
@@ -138,8 +138,8 @@ export function reloadLogger(log: { info(fields: object, msg: string): void }, n
   return async (via, r, peer) => {
     const reload = ++reloads;
     const first = reloadLogFields(via, r);
-    // `uvsadm --reload`'s sender, as a change's audit line names it (dispatch.ts peerFields).
-    log.info(peer === undefined ? { reload, ...first } : { reload, ...first, peer: peerFields(peer) }, 'configuration reloaded');
+    // `uvsadm --reload`'s sender, as a change's audit line names it.
+    log.info(withPeer({ reload, ...first }, peer), 'configuration reloaded');
     const { changes } = r;
     for (let from = (first.changes as readonly string[]).length; from < changes.length;) {
       await next();

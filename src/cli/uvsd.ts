@@ -29,7 +29,7 @@ import { linkWarnings } from '../control/linkcheck.js';
 import { VrrpFifo } from '../control/vrrpfifo.js';
 import { roleText, UVS_VERSION } from '../control/printers.js';
 import { roleStatus } from '../control/verbs.js';
-import { controlDispatch, peerFields } from '../control/dispatch.js';
+import { controlDispatch, withPeer } from '../control/dispatch.js';
 import { checkControlPath, listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
 import { LogOutput } from './logout.js';
@@ -483,7 +483,7 @@ export async function main(argv: string[]): Promise<void> {
     // are logged one by one by reloadDaemon).
     onReload: (via, o) => {
       if ('report' in o) void logReload(via, o.report, o.peer);
-      else log.error({ via, error: o.error.message, ...(o.peer === undefined ? {} : { peer: peerFields(o.peer) }) }, 'configuration reload refused; the running table is unchanged');
+      else log.error(withPeer({ via, error: o.error.message }, o.peer), 'configuration reload refused; the running table is unchanged');
     },
   });
   /** A reload's daemon settings: checked before anything changes; the start-only ones that changed logged, the defenses set. */

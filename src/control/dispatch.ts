@@ -33,6 +33,11 @@ export function peerFields(peer: Peer): { pid: number; uid: number; cmd?: string
   return cmd === undefined ? { pid: peer.pid, uid: peer.uid } : { pid: peer.pid, uid: peer.uid, cmd };
 }
 
+/** A log line's fields with its sender's (peerFields) where there is one: the audit lines' and a reload's. */
+export function withPeer(fields: object, peer: Peer | undefined): object {
+  return peer === undefined ? fields : { ...fields, peer: peerFields(peer) };
+}
+
 export interface DispatchOpts {
   /** The verbs' runner (uvsd: Control.callAsync), and its slicer. */
   control: Pick<Control, 'callAsync' | 'slicer'>;
@@ -55,9 +60,8 @@ export type ControlDispatch = ((verb: string, args: unknown, peer?: Peer) => unk
 
 /** The function uvsd's control socket calls for each request (listenControl's handler). */
 export function controlDispatch(o: DispatchOpts): ControlDispatch {
-  const call = (verb: string, args: unknown) => o.control.callAsync(verb, args);
-  // A reload names its sender in its own log lines (uvsd.ts: reloadLogger).
-  const callFrom = (peer: Peer | undefined) => (peer === undefined ? call : (verb: string, args: unknown) => o.control.callAsync(verb, args, peer));
+  // The verbs run with their sender (a reload names it in its own log lines: uvsd.ts reloadLogger).
+  const callFor = (peer: Peer | undefined) => (verb: string, args: unknown) => o.control.callAsync(verb, args, peer);
   const withBgp = (verb: string, r: unknown): unknown => {
     if (verb !== 'status' || o.bgpStatus === undefined) return r;
     const bgpStatus = o.bgpStatus;
@@ -75,7 +79,7 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
   // it succeeded, naming who sent it (peer: pid, uid, command line) where the socket knows.
   const audited = (verb: string, rec: Record<string, unknown> | undefined, r: unknown, peer: Peer | undefined): unknown => {
     if (rec === undefined) return r;
-    const said = <T>(v: T): T => (o.log.info(peer === undefined ? rec : { ...rec, peer: peerFields(peer) }, `table changed: ${verb}`), v);
+    const said = <T>(v: T): T => (o.log.info(withPeer(rec, peer), `table changed: ${verb}`), v);
     return r instanceof Promise ? r.then(said) : said(r);
   };
   // One info line per sync daemon started or stopped from the socket (uvsadm --start-daemon /
@@ -84,7 +88,7 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
   const daemonAudited = (verb: string, args: unknown, r: unknown, peer: Peer | undefined): unknown => {
     if (verb !== 'startDaemon' && verb !== 'stopDaemon') return r;
     const a = (args ?? {}) as Record<string, unknown>;
-    const said = <T>(v: T): T => (o.log.info(peer === undefined ? { verb, args: a } : { verb, args: a, peer: peerFields(peer) }, `sync daemon ${verb === 'startDaemon' ? 'started' : 'stopped'}: ${String(a.state)}`), v);
+    const said = <T>(v: T): T => (o.log.info(withPeer({ verb, args: a }, peer), `sync daemon ${verb === 'startDaemon' ? 'started' : 'stopped'}: ${String(a.state)}`), v);
     return r instanceof Promise ? r.then(said) : said(r);
   };
   const after = (verb: string, r: unknown): unknown => withBgp(verb, withHealth(verb, r, o.health));
@@ -111,11 +115,11 @@ export function controlDispatch(o: DispatchOpts): ControlDispatch {
       done();
     }
     // The probe's pieces are the batch's too (its own slicer: the walk's ended with a turn of the loop).
-    return synced(audited(verb, rec, after(verb, callProbed(o.dp, () => call(verb, args), found, o.probeMs, () => slicer(verb))), peer));
+    return synced(audited(verb, rec, after(verb, callProbed(o.dp, () => callFor(peer)(verb, args), found, o.probeMs, () => slicer(verb))), peer));
   };
   const handle = (verb: string, args: unknown, peer: Peer | undefined): unknown => {
     if (longBatch(verb, args)) return batchSliced(verb, args, peer);
-    const r = after(verb, callClaiming(o.dp, verb === 'reload' ? callFrom(peer) : call, verb, args, o.probeMs, slicer));
+    const r = after(verb, callClaiming(o.dp, callFor(peer), verb, args, o.probeMs, slicer));
     return synced(daemonAudited(verb, args, audited(verb, changeRecord(verb, args), r, peer), peer));
   };
   // Changes run in arrival order: each after the one before has ended, its VIP probe included

@@ -102,13 +102,13 @@ export class UvsError extends Error {
   }
 }
 
-/** Exit statuses of uvsadm, as ipvsadm's: 0 ok; 2 a bad command line (fail(2, ...)); 255 the
- *  kernel (here: uvsd) refused (libipvs returned -1); 1 listing a missing service. 3 = no daemon. */
 /** A program's one line for output it could not write (ENOSPC, EIO; EPIPE is no failure), Node's ", write" cut. */
 export function outputFailure(program: string, e: Error): string {
   return `${program}: cannot write to standard output: ${e.message.replace(/, write$/, '')}\n`;
 }
 
+/** Exit statuses of uvsadm, as ipvsadm's: 0 ok; 2 a bad command line (fail(2, ...)); 255 the
+ *  kernel (here: uvsd) refused (libipvs returned -1); 1 listing a missing service. 3 = no daemon. */
 export const EXIT_OK = 0;
 export const EXIT_LIST_FAILED = 1;
 export const EXIT_USAGE = 2;

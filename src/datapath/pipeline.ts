@@ -1351,9 +1351,9 @@ export class Datapath implements Output {
   }
 
   /**
-   * Whether a SYN (an SCTP INIT) may replace entry e, as ip_vs_in decides with any
-   * conn_reuse_mode but 0: first, an entry whose server has weight 0, in any state but a TCP
-   * handshake's (the kernel with expire_nodest_conn, which uvs always behaves as), persistent
+   * Whether a SYN (an SCTP INIT) may replace entry e, as ip_vs_in decides: first, whatever
+   * conn_reuse_mode (as kernels since 5.16), an entry whose server has weight 0, in any state but
+   * a TCP handshake's (the kernel with expire_nodest_conn, which uvs always behaves as), persistent
    * ones too (the template then decides: its server, unless --expire-quiescent-template), but
    * not a handshake under way (SYN_RECV, SYN_SENT, SYNACK: its SYN is the client's own sent
    * again because the server's SYN|ACK was lost or late, and the server sends its SYN|ACK again
@@ -1361,9 +1361,9 @@ export class Datapath implements Output {
    * went to the second, which reset it; the kernel with expire_nodest_conn=1 does so, with its
    * default 0 the SYN stays on its server), nor an FTP data
    * connection its control connection announced (the kernel would expire it and find no service
-   * for it: FTP to a drained server would lose its transfers); then is_new_conn_expected:
-   * TIME_WAIT or CLOSE; FIN_WAIT of an entry that never sees the server's packets (DR, TUN)
-   * with bit 2 as well; an SCTP association in CLOSED. A SYN proxy entry that is over always
+   * for it: FTP to a drained server would lose its transfers); then, with any conn_reuse_mode
+   * but 0, is_new_conn_expected: TIME_WAIT or CLOSE; FIN_WAIT of an entry that never sees the
+   * server's packets (DR, TUN) with bit 2 as well; an SCTP association in CLOSED. A SYN proxy entry that is over always
    * (its cookie handshake must run again).
    * Other entries of a persistence template keep the SYN (as the kernel's controlled
    * connections), which goes to the template's server either way.
@@ -1372,8 +1372,7 @@ export class Datapath implements Output {
     const ct = this.ct;
     const mode = this.defense.connReuseMode;
     const st = ct.state[e];
-    // Whatever the mode, as kernels since 5.16 ("ipvs: Fix reuse connection if RS weight is 0":
-    // the expire_nodest_conn test runs before conn_reuse_mode's; until 2026-12-07 mode 0 skipped it, as older kernels).
+    // Whatever the mode ("ipvs: Fix reuse connection if RS weight is 0", 5.16; until 2026-12-07 mode 0 skipped it, as older kernels).
     if (this.dt.weight[ct.dest[e]] === 0 && (ct.flags[e] & F_FTPDATA) === 0 && !handshaking(ct.proto[e], st)) return true;
     const over = st === S_TIME_WAIT || st === S_CLOSE;
     if ((ct.flags[e] & F_SYNPROXY) !== 0) return over;
