@@ -429,6 +429,7 @@ async function totalsNeverDown(t: TestContext, lab: DrLab): Promise<void> {
       while (!existsSync(process.argv[2])) {
         const text = await (await fetch(process.argv[1])).text();
         scrapes++;
+        process.stdout.write('scraped ' + scrapes + '\n');
         for (const line of text.split('\n')) {
           const m = /^((?:node_ipvs|uvs_service)_\w+_total(?:\{[^}]*\})?) (\S+)$/.exec(line);
           if (m === null) continue;
@@ -437,22 +438,29 @@ async function totalsNeverDown(t: TestContext, lab: DrLab): Promise<void> {
           last.set(m[1], v);
         }
       }
-      console.log(JSON.stringify({ scrapes, series: last.size, down }));
+      console.log(JSON.stringify({ scrapes, series: last.size, down, end: true }));
     })().catch((e) => { console.error(String(e)); process.exit(1); });`;
   try {
-    const scraper = lab.lab.exec(lab.ns.dir, [process.execPath, '-e', script, `http://${METRICS}/metrics`, stop], { timeoutMs: 120_000 });
+    const scraper = lab.lab.spawn(lab.ns.dir, [process.execPath, '-e', script, `http://${METRICS}/metrics`, stop], { maxCapture: 8 * 1024 * 1024 });
+    // Each round waits for scrapes made during it, so the scrapes span every change.
+    const scraped = async (n: number): Promise<void> => {
+      await scraper.waitForLine(new RegExp(`^scraped ${n}$`), 20_000);
+    };
+    await scraped(1);
     // uvsadm's verbs over the control socket (uvsadmCall): 35 node starts fewer.
     for (let round = 0; round < 15; round++) {
+      const upTo = Number(/scraped (\d+)\n$/.exec(scraper.stdout())?.[1] ?? 0) + 4;
       await uvsadmCall(lab, ['-d', '-t', `${VIP}:80`, '-r', `${rs1.addr}:80`]);
       await uvsadmCall(lab, ['-a', '-t', `${VIP}:80`, '-r', `${rs1.addr}:80`, '-g', '-w', '1']);
       const http = await lab.http(2);
       assert.equal(http.errors, 0, http.errorSamples.join('; '));
       if (round % 3 === 2) await uvsadmCall(lab, ['-Z']);
+      await scraped(upTo);
     }
     writeFileSync(stop, '');
-    const r = await scraper;
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { scrapes: number; series: number; down: string[] };
+    const last = await scraper.waitForLine(/"end":true/, 20_000);
+    assert.equal(await scraper.exited, 0, scraper.stderr());
+    const out = JSON.parse(last) as { scrapes: number; series: number; down: string[] };
     t.diagnostic(`${out.scrapes} scrapes of ${out.series} series through 15 rounds of -d/-a`);
     assert.ok(out.scrapes >= 50 && out.series >= 10, `scraped throughout: ${out.scrapes} scrapes, ${out.series} series`);
     assert.deepEqual(out.down, [], 'no total went down');

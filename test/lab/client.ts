@@ -33,6 +33,11 @@
 //       HTTP GETs on new connections, each bounded by --timeout, until one is answered; prints
 //       {"okAt":epoch ms,"attempts":n,"server":"rs1"} (or {"error":..} after --max-ms). Started
 //       before uvsd, it measures when new connections work again after a restart.
+//   --serve
+//       Reads one request a line on stdin, {"id":n,"args":[...]} with the arguments of --http, --udp,
+//       --dns, --download, --upload or --until-ok, runs it (requests run side by side) and prints
+//       {"id":n,"code":0,"stdout":"..."} (code 2 and "stderr" when it failed). The labs keep one per
+//       namespace: a request costs no node start (~0.15 s of CPU each). Exits on stdin EOF.
 //   --hold VIP:PORT
 //       Opens one TCP connection, sends a keep-alive request and prints
 //       {"server":"rs1","localPort":p,"n":1}. Every line read on stdin sends another request on
@@ -54,36 +59,45 @@ if (process.env['NODE_TEST_CONTEXT']) process.exit(0);
 
 requireLabNamespace('client.js');
 
-const { values } = parseArgs({
-  options: {
-    http: { type: 'string' },
-    udp: { type: 'string' },
-    dns: { type: 'string' },
-    name: { type: 'string', default: 'pool.example' },
-    hold: { type: 'string' },
-    'until-ok': { type: 'string' },
-    download: { type: 'string' },
-    upload: { type: 'string' },
-    conns: { type: 'string' },
-    bytes: { type: 'string', default: '0' },
-    size: { type: 'string', default: '0' },
-    count: { type: 'string', default: '1' },
-    keepalive: { type: 'boolean', default: false },
-    connect: { type: 'boolean', default: false },
-    'big-reply': { type: 'boolean', default: false },
-    parallel: { type: 'string', default: '1' },
-    timeout: { type: 'string', default: '2000' },
-    'max-ms': { type: 'string', default: '120000' },
-    path: { type: 'string', default: '/' },
-    sport: { type: 'string', default: '0' },
-    stream: { type: 'string' },
-    rate: { type: 'string', default: '1000' },
-    seconds: { type: 'string', default: '5' },
-  },
-});
+const OPTIONS = {
+  http: { type: 'string' },
+  udp: { type: 'string' },
+  dns: { type: 'string' },
+  name: { type: 'string', default: 'pool.example' },
+  hold: { type: 'string' },
+  'until-ok': { type: 'string' },
+  download: { type: 'string' },
+  upload: { type: 'string' },
+  conns: { type: 'string' },
+  bytes: { type: 'string', default: '0' },
+  size: { type: 'string', default: '0' },
+  count: { type: 'string', default: '1' },
+  keepalive: { type: 'boolean', default: false },
+  connect: { type: 'boolean', default: false },
+  'big-reply': { type: 'boolean', default: false },
+  parallel: { type: 'string', default: '1' },
+  timeout: { type: 'string', default: '2000' },
+  'max-ms': { type: 'string', default: '120000' },
+  path: { type: 'string', default: '/' },
+  sport: { type: 'string', default: '0' },
+  stream: { type: 'string' },
+  rate: { type: 'string', default: '1000' },
+  seconds: { type: 'string', default: '5' },
+  serve: { type: 'boolean', default: false },
+} as const;
 
-const timeoutMs = Number(values.timeout);
-const count = Math.max(0, Math.min(1_000_000, Number(values.count)));
+/** One run's options (a process's arguments, or one --serve request's). */
+function parse(args: string[]) {
+  const { values } = parseArgs({ args, options: OPTIONS });
+  return {
+    ...values,
+    timeoutMs: Number(values.timeout),
+    count: Math.max(0, Math.min(1_000_000, Number(values.count))),
+    /** Source ports this run has used: each datagram of --udp without --sport comes from a new one. */
+    usedPorts: new Set<number>(),
+  };
+}
+type Opts = ReturnType<typeof parse>;
 
 function hostPort(s: string): { host: string; port: number } {
   const i = s.lastIndexOf(':');
@@ -121,7 +135,7 @@ function record(t: Tally, server: string | null, err?: string, code = 'other'): 
 }
 
 /** One GET: the body (the server's name) and the connection's local port. */
-function httpOnce(host: string, port: number, agent: http.Agent | false): Promise<{ server: string; port: number }> {
+function httpOnce(o: Opts, host: string, port: number, agent: http.Agent | false): Promise<{ server: string; port: number }> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let local = 0;
@@ -132,8 +146,8 @@ function httpOnce(host: string, port: number, agent: http.Agent | false): Promis
       if (err) reject(err);
       else resolve({ server: v!, port: local });
     };
-    const sport = Number(values.sport);
-    const req = http.get({ host, port, path: values.path, agent, ...(sport > 0 ? { localPort: sport } : {}) }, (res) => {
+    const sport = Number(o.sport);
+    const req = http.get({ host, port, path: o.path, agent, ...(sport > 0 ? { localPort: sport } : {}) }, (res) => {
       local = res.socket.localPort ?? 0;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -144,9 +158,9 @@ function httpOnce(host: string, port: number, agent: http.Agent | false): Promis
       res.on('error', (e) => done(e));
     });
     const timer = setTimeout(() => {
-      req.destroy(new Error(`timeout after ${timeoutMs} ms`));
-      done(new Error(`timeout after ${timeoutMs} ms`));
-    }, timeoutMs);
+      req.destroy(new Error(`timeout after ${o.timeoutMs} ms`));
+      done(new Error(`timeout after ${o.timeoutMs} ms`));
+    }, o.timeoutMs);
     // The local port in the message: a refusal from a server the tuple's old entry names tells
     // itself apart from one the scheduler picked.
     req.on('error', (e) => {
@@ -157,23 +171,23 @@ function httpOnce(host: string, port: number, agent: http.Agent | false): Promis
   });
 }
 
-async function runHttp(target: string): Promise<Tally> {
+async function runHttp(o: Opts, target: string): Promise<Tally> {
   const { host, port } = hostPort(target);
   const t = newTally();
-  const agent: http.Agent | false = values.keepalive
+  const agent: http.Agent | false = o.keepalive
     ? new http.Agent({ keepAlive: true, maxSockets: 1, keepAliveMsecs: 1000 })
     : false;
-  const parallel = Math.max(1, Math.min(64, Number(values.parallel)));
+  const parallel = Math.max(1, Math.min(64, Number(o.parallel)));
   let next = 0;
-  const results: Array<string | null> = new Array<string | null>(count).fill(null);
-  const ports: number[] = new Array<number>(count).fill(0);
-  const errs: Array<string | undefined> = new Array<string | undefined>(count);
+  const results: Array<string | null> = new Array<string | null>(o.count).fill(null);
+  const ports: number[] = new Array<number>(o.count).fill(0);
+  const errs: Array<string | undefined> = new Array<string | undefined>(o.count);
   async function worker(): Promise<void> {
-    while (next < count) {
+    while (next < o.count) {
       const i = next++;
       const t0 = performance.now();
       try {
-        const r = await httpOnce(host, port, agent);
+        const r = await httpOnce(o, host, port, agent);
         results[i] = r.server;
         ports[i] = r.port;
       } catch (e) {
@@ -182,22 +196,19 @@ async function runHttp(target: string): Promise<Tally> {
       t.maxMs = Math.max(t.maxMs, performance.now() - t0);
     }
   }
-  await Promise.all(Array.from({ length: Math.min(parallel, count) }, () => worker()));
-  for (let i = 0; i < count; i++) record(t, results[i] ?? null, errs[i]);
+  await Promise.all(Array.from({ length: Math.min(parallel, o.count) }, () => worker()));
+  for (let i = 0; i < o.count; i++) record(t, results[i] ?? null, errs[i]);
   t.ports = ports;
   if (agent) agent.destroy();
   return t;
 }
-
-/** Source ports this run has used: each datagram of --udp without --sport comes from a new one. */
-const usedPorts = new Set<number>();
 
 /**
  * A UDP socket bound to `sport`, or with 0 to an ephemeral port this run has not used yet (the
  * kernel picks at random and may pick a port again: 60 datagrams repeat one about 6 % of runs,
  * and the repeat is the same connection to the balancer, not a new one).
  */
-async function freshSocket(sport: number): Promise<dgram.Socket> {
+async function freshSocket(usedPorts: Set<number>, sport: number): Promise<dgram.Socket> {
   for (;;) {
     const s = dgram.createSocket('udp4');
     await new Promise<void>((r, j) => {
@@ -223,8 +234,8 @@ async function freshSocket(sport: number): Promise<dgram.Socket> {
  * One datagram from a fresh socket (a new flow) and the first reply from host:port that `answer`
  * takes (it returns the reply's server name, or null to wait on); bounded by --timeout.
  */
-async function exchange(host: string, port: number, sport: number, msg: Buffer, answer: (reply: Buffer) => string | null): Promise<string> {
-  const s = await freshSocket(sport);
+async function exchange(o: Opts, host: string, port: number, sport: number, msg: Buffer, answer: (reply: Buffer) => string | null): Promise<string> {
+  const s = await freshSocket(o.usedPorts, sport);
   return new Promise((resolve, reject) => {
     let settled = false;
     const done = (err: Error | null, v?: string): void => {
@@ -235,7 +246,7 @@ async function exchange(host: string, port: number, sport: number, msg: Buffer, 
       if (err) reject(err);
       else resolve(v!);
     };
-    const timer = setTimeout(() => done(Object.assign(new Error(`timeout after ${timeoutMs} ms`), { code: 'timeout' })), timeoutMs);
+    const timer = setTimeout(() => done(Object.assign(new Error(`timeout after ${o.timeoutMs} ms`), { code: 'timeout' })), o.timeoutMs);
     s.on('error', (e) => done(e));
     s.on('message', (reply, rinfo) => {
       if (rinfo.address !== host || rinfo.port !== port) {
@@ -249,26 +260,26 @@ async function exchange(host: string, port: number, sport: number, msg: Buffer, 
         done(e as Error);
       }
     });
-    if (values.connect) s.connect(port, host, () => s.send(msg));
+    if (o.connect) s.connect(port, host, () => s.send(msg));
     else s.send(msg, port, host);
   });
 }
 
-function udpOnce(host: string, port: number, sport: number): Promise<string> {
+function udpOnce(o: Opts, host: string, port: number, sport: number): Promise<string> {
   // --size N pads the datagram to N bytes (over the MTU: the kernel sends it as IP fragments).
-  const size = Number(values.size);
-  const ask = values['big-reply'] ? 'big?\n' : 'who?\n';
+  const size = Number(o.size);
+  const ask = o['big-reply'] ? 'big?\n' : 'who?\n';
   const msg = size > 5 ? Buffer.concat([Buffer.from(ask), Buffer.alloc(size - 5, 0x2e)]) : Buffer.from(ask);
-  return exchange(host, port, sport, msg, (reply) => reply.toString('utf8').split('\n')[0]!.trim());
+  return exchange(o, host, port, sport, msg, (reply) => reply.toString('utf8').split('\n')[0]!.trim());
 }
 
-async function runUdp(target: string): Promise<Tally> {
+async function runUdp(o: Opts, target: string): Promise<Tally> {
   const { host, port } = hostPort(target);
   const t = newTally();
-  const sport = Number(values.sport);
-  for (let i = 0; i < count; i++) {
+  const sport = Number(o.sport);
+  for (let i = 0; i < o.count; i++) {
     try {
-      record(t, await udpOnce(host, port, sport === 0 ? 0 : sport + i));
+      record(t, await udpOnce(o, host, port, sport === 0 ? 0 : sport + i));
     } catch (e) {
       record(t, null, (e as Error).message, (e as NodeJS.ErrnoException).code);
     }
@@ -292,14 +303,14 @@ function txtAnswer(query: Buffer, reply: Buffer): string | null {
   return reply.toString('utf8', rdata + 1, rdata + 1 + reply[rdata]!);
 }
 
-async function runDns(target: string): Promise<Tally> {
+async function runDns(o: Opts, target: string): Promise<Tally> {
   const { host, port } = hostPort(target);
   const t = newTally();
-  const sport = Number(values.sport);
-  for (let i = 0; i < count; i++) {
-    const query = dnsQuery(randomInt(0x10000), String(values.name), 16);
+  const sport = Number(o.sport);
+  for (let i = 0; i < o.count; i++) {
+    const query = dnsQuery(randomInt(0x10000), String(o.name), 16);
     try {
-      record(t, await exchange(host, port, sport === 0 ? 0 : sport + i, query, (reply) => txtAnswer(query, reply)));
+      record(t, await exchange(o, host, port, sport === 0 ? 0 : sport + i, query, (reply) => txtAnswer(query, reply)));
     } catch (e) {
       record(t, null, (e as Error).message, (e as NodeJS.ErrnoException).code);
     }
@@ -308,10 +319,10 @@ async function runDns(target: string): Promise<Tally> {
 }
 
 /** A steady UDP stream from one socket (one flow); every reply counted. Bounded by --seconds. */
-async function runStream(target: string): Promise<void> {
+async function runStream(o: Opts, target: string): Promise<string> {
   const { host, port } = hostPort(target);
-  const rate = Math.max(1, Math.min(100_000, Number(values.rate)));
-  const seconds = Math.max(0.1, Math.min(60, Number(values.seconds)));
+  const rate = Math.max(1, Math.min(100_000, Number(o.rate)));
+  const seconds = Math.max(0.1, Math.min(60, Number(o.seconds)));
   const s = dgram.createSocket('udp4');
   let sent = 0;
   let received = 0;
@@ -333,17 +344,17 @@ async function runStream(target: string): Promise<void> {
     while (sent < due) s.send(`seq ${sent++}\n`, port, host);
     await new Promise((r) => setTimeout(r, 2));
   }
-  await new Promise((r) => setTimeout(r, timeoutMs)); // the last replies
+  await new Promise((r) => setTimeout(r, o.timeoutMs)); // the last replies
   s.close();
-  process.stdout.write(`${JSON.stringify({ sent, received, maxGapMs: Math.round(maxGapMs * 10) / 10 })}\n`);
+  return JSON.stringify({ sent, received, maxGapMs: Math.round(maxGapMs * 10) / 10 });
 }
 
 /** One raw keep-alive connection; requests written by hand so they surely share the socket. */
-async function runHold(target: string): Promise<void> {
+async function runHold(o: Opts, target: string): Promise<void> {
   const { host, port } = hostPort(target);
-  const maxMs = Number(values['max-ms']);
-  const out = (o: unknown): void => {
-    process.stdout.write(`${JSON.stringify(o)}\n`);
+  const maxMs = Number(o['max-ms']);
+  const out = (v: unknown): void => {
+    process.stdout.write(`${JSON.stringify(v)}\n`);
   };
   const sock = net.connect({ host, port });
   sock.setNoDelay(true);
@@ -387,18 +398,18 @@ async function runHold(target: string): Promise<void> {
       }
       const timer = setTimeout(() => {
         waiter = null;
-        resolve({ error: `timeout after ${timeoutMs} ms` });
-      }, timeoutMs);
+        resolve({ error: `timeout after ${o.timeoutMs} ms` });
+      }, o.timeoutMs);
       waiter = (r) => {
         clearTimeout(timer);
         resolve(r);
       };
-      sock.write(`GET ${values.path} HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
+      sock.write(`GET ${o.path} HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
       tryParse();
     });
 
   const connected = await new Promise<string | null>((resolve) => {
-    const timer = setTimeout(() => resolve(`connect timeout after ${timeoutMs} ms`), timeoutMs);
+    const timer = setTimeout(() => resolve(`connect timeout after ${o.timeoutMs} ms`), o.timeoutMs);
     sock.once('connect', () => {
       clearTimeout(timer);
       resolve(null);
@@ -436,9 +447,9 @@ function expectedSha(n: number): string {
 }
 
 /** One big transfer (GET /big or POST /sha256), bounded by --max-ms. */
-function transfer(target: string, up: boolean, n: number): Promise<unknown> {
+function transfer(o: Opts, target: string, up: boolean, n: number): Promise<unknown> {
   const { host, port } = hostPort(target);
-  const maxMs = Number(values['max-ms']);
+  const maxMs = Number(o['max-ms']);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       req.destroy();
@@ -493,7 +504,7 @@ function transfer(target: string, up: boolean, n: number): Promise<unknown> {
 }
 
 /** N concurrent connections, one request each, all held open until stdin says so. */
-async function runConns(target: string): Promise<void> {
+async function runConns(o: Opts, target: string): Promise<void> {
   const { host, port } = hostPort(target);
   const socks: net.Socket[] = [];
   const localPorts: number[] = [];
@@ -504,7 +515,7 @@ async function runConns(target: string): Promise<void> {
       const s = net.connect({ host, port });
       socks.push(s);
       let buf = '';
-      const timer = setTimeout(() => finish('timeout'), timeoutMs);
+      const timer = setTimeout(() => finish('timeout'), o.timeoutMs);
       let done = false;
       function finish(err?: string): void {
         if (done) return;
@@ -529,10 +540,10 @@ async function runConns(target: string): Promise<void> {
       s.on('error', (e) => finish(e.message));
       s.on('close', () => finish('closed'));
     });
-  await Promise.all(Array.from({ length: count }, () => one()));
+  await Promise.all(Array.from({ length: o.count }, () => one()));
   process.stdout.write(`${JSON.stringify({ ok: localPorts.length, errors, errorSamples: samples, localPorts, n: 1 })}\n`);
   const rl = readline.createInterface({ input: process.stdin });
-  const deadline = new Promise<void>((r) => setTimeout(r, Number(values['max-ms'])).unref());
+  const deadline = new Promise<void>((r) => setTimeout(r, Number(o['max-ms'])).unref());
   await Promise.race([new Promise<void>((r) => rl.once('line', () => r())), new Promise<void>((r) => rl.once('close', () => r())), deadline]);
   for (const s of socks) s.end();
   await new Promise((r) => setTimeout(r, 500));
@@ -540,49 +551,65 @@ async function runConns(target: string): Promise<void> {
   process.stdout.write(`${JSON.stringify({ closed: socks.length, n: 2 })}\n`);
 }
 
-async function main(): Promise<void> {
-  if (values.download || values.upload) {
-    const r = await transfer((values.download ?? values.upload)!, !values.download, Number(values.bytes));
-    process.stdout.write(`${JSON.stringify(r)}\n`);
-    return;
-  }
-  if (values.conns) {
-    await runConns(values.conns);
-    return;
-  }
-  if (values.hold) {
-    await runHold(values.hold);
-    return;
-  }
-  if (values.stream) {
-    await runStream(values.stream);
-    return;
-  }
-  if (values['until-ok']) {
-    const { host, port } = hostPort(values['until-ok']);
-    const deadline = Date.now() + Number(values['max-ms']);
+/** One run of a mode that answers once (everything but --hold and --conns): its output line. */
+async function runOnce(o: Opts): Promise<string> {
+  if (o.download || o.upload) return JSON.stringify(await transfer(o, (o.download ?? o.upload)!, !o.download, Number(o.bytes)));
+  if (o.stream) return runStream(o, o.stream);
+  if (o['until-ok']) {
+    const { host, port } = hostPort(o['until-ok']);
+    const deadline = Date.now() + Number(o['max-ms']);
     let attempts = 0;
     let last = '';
     while (Date.now() < deadline) {
       attempts++;
       try {
-        const { server } = await httpOnce(host, port, false);
-        process.stdout.write(`${JSON.stringify({ okAt: Date.now(), attempts, server })}\n`);
-        return;
+        const { server } = await httpOnce(o, host, port, false);
+        return JSON.stringify({ okAt: Date.now(), attempts, server });
       } catch (e) {
         last = (e as Error).message;
         await new Promise((r) => setTimeout(r, 20));
       }
     }
-    process.stdout.write(`${JSON.stringify({ error: last, attempts })}\n`);
-    return;
+    return JSON.stringify({ error: last, attempts });
   }
   let t: Tally;
-  if (values.http) t = await runHttp(values.http);
-  else if (values.udp) t = await runUdp(values.udp);
-  else if (values.dns) t = await runDns(values.dns);
-  else throw new Error('usage: client.js --http VIP:PORT | --udp VIP:PORT | --dns VIP:PORT | --hold VIP:PORT [--count N]');
-  process.stdout.write(`${JSON.stringify(t)}\n`);
+  if (o.http) t = await runHttp(o, o.http);
+  else if (o.udp) t = await runUdp(o, o.udp);
+  else if (o.dns) t = await runDns(o, o.dns);
+  else throw new Error('usage: client.js --http VIP:PORT | --udp VIP:PORT | --dns VIP:PORT | --hold VIP:PORT [--count N] | --serve');
+  return JSON.stringify(t);
+}
+
+/** --serve: requests from stdin, each run as its own process would run it, answered by id. */
+async function serve(): Promise<void> {
+  const rl = readline.createInterface({ input: process.stdin });
+  const answer = (v: { id: unknown; code: number; stdout: string; stderr: string }): void => {
+    process.stdout.write(`${JSON.stringify(v)}\n`);
+  };
+  for await (const line of rl) {
+    let id: unknown = null;
+    let o: Opts;
+    try {
+      const req = JSON.parse(line) as { id: unknown; args: string[] };
+      id = req.id;
+      o = parse(req.args);
+    } catch (e) {
+      answer({ id, code: 2, stdout: '', stderr: `client: ${(e as Error).message}\n` });
+      continue;
+    }
+    runOnce(o).then(
+      (out) => answer({ id, code: 0, stdout: `${out}\n`, stderr: '' }),
+      (e: unknown) => answer({ id, code: 2, stdout: '', stderr: `client: ${String((e as Error).message ?? e)}\n` }),
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parse(process.argv.slice(2));
+  if (o.serve) await serve();
+  else if (o.conns) await runConns(o, o.conns);
+  else if (o.hold) await runHold(o, o.hold);
+  else process.stdout.write(`${await runOnce(o)}\n`);
 }
 
 main().then(

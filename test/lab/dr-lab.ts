@@ -23,6 +23,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { parseArgs, parseRules } from '../../src/control/ipvsadm.js';
 import { main as uvsadmMain } from '../../src/cli/uvsadm-main.js';
 import { waitForControl } from './ready.js';
+import { NsClients } from './clients.js';
 import { UVSD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { kindOf } from '../helpers/test-class.js';
 
@@ -346,6 +347,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
   }
 
   const clientJs = join(here, 'client.js');
+  const clientRuns = new NsClients(lab, (args) => nodeArgv(clientJs, args), repoRoot);
   let nextPort = 22000;
 
   const self: DrLab = {
@@ -454,7 +456,7 @@ export async function createDrLab(opts: DrLabOptions = {}): Promise<DrLab> {
     },
 
     client(args: string[], o: { ns?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
-      return lab.exec(o.ns ?? clients[0]!, nodeArgv(clientJs, args), { cwd: repoRoot, timeoutMs: o.timeoutMs ?? 120_000 });
+      return clientRuns.run(o.ns ?? clients[0]!, args, o.timeoutMs ?? 120_000);
     },
 
     async http(count, o = {}): Promise<ClientTally> {
