@@ -4,7 +4,8 @@
 //       N HTTP GETs. Default: each on a new TCP connection (agent:false, Connection: close).
 //       --keepalive: all N over one keep-alive connection.
 //       --sport P: every connection from source port P (one after the other: a client reusing
-//       its port; the server closes first, so the port is free again at once).
+//       its port; the server closes first, so the port is free again once the client's FIN is
+//       acknowledged: a connect() that finds the four-tuple still taken is tried again, 20 ms later).
 //       Prints one JSON line: {"counts":{"rs1":n,...},"errors":n,"sequence":[...],"errorSamples":[...],"ports":[...]}
 //       (ports: each request's local port, in sequence's order; 0 where its connection failed).
 //   --udp VIP:PORT --count N [--sport P] [--size N] [--connect]
@@ -134,6 +135,12 @@ function record(t: Tally, server: string | null, err?: string, code = 'other'): 
   t.sequence.push(server);
 }
 
+/** `then` once `sock` is closed (at once without one, or when it is). */
+function whenClosed(sock: net.Socket | null, then: () => void): void {
+  if (sock === null || sock.closed) then();
+  else sock.once('close', then);
+}
+
 /** One GET: the body (the server's name) and the connection's local port. */
 function httpOnce(o: Opts, host: string, port: number, agent: http.Agent | false): Promise<{ server: string; port: number }> {
   return new Promise((resolve, reject) => {
@@ -152,8 +159,13 @@ function httpOnce(o: Opts, host: string, port: number, agent: http.Agent | false
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        if (res.statusCode !== 200) done(new Error(`HTTP ${res.statusCode}`));
-        else done(null, Buffer.concat(chunks).toString('utf8').trim());
+        const settle = (): void => {
+          if (res.statusCode !== 200) done(new Error(`HTTP ${res.statusCode}`));
+          else done(null, Buffer.concat(chunks).toString('utf8').trim());
+        };
+        // A connection of its own is answered once closed, as a client process's exit closed it:
+        // the caller reads the balancer's entry of a finished connection, or uses the port again.
+        whenClosed(agent === false ? res.socket : null, settle);
       });
       res.on('error', (e) => done(e));
     });
@@ -186,12 +198,21 @@ async function runHttp(o: Opts, target: string): Promise<Tally> {
     while (next < o.count) {
       const i = next++;
       const t0 = performance.now();
-      try {
-        const r = await httpOnce(o, host, port, agent);
-        results[i] = r.server;
-        ports[i] = r.port;
-      } catch (e) {
-        errs[i] = (e as Error).message;
+      for (let tries = 1; ; tries++) {
+        try {
+          const r = await httpOnce(o, host, port, agent);
+          results[i] = r.server;
+          ports[i] = r.port;
+        } catch (e) {
+          // --sport: the port's last connection, this run's or the one before it in a --serve
+          // process, may still hold the same four-tuple for the moment its close takes (LAST_ACK).
+          if ((e as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL' && Number(o.sport) > 0 && tries < 50) {
+            await new Promise((r) => setTimeout(r, 20));
+            continue;
+          }
+          errs[i] = (e as Error).message;
+        }
+        break;
       }
       t.maxMs = Math.max(t.maxMs, performance.now() - t0);
     }
@@ -466,7 +487,7 @@ function transfer(o: Opts, target: string, up: boolean, n: number): Promise<unkn
           if (up) chunks.push(c);
           else h.update(c);
         });
-        res.on('end', () => {
+        res.on('end', () => whenClosed(res.socket, () => {
           clearTimeout(timer);
           if (up) {
             const r = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
@@ -474,7 +495,7 @@ function transfer(o: Opts, target: string, up: boolean, n: number): Promise<unkn
           } else {
             resolve({ server: res.headers['x-server'], bytes: got, sha256: h.digest('hex'), expected: expectedSha(n) });
           }
-        });
+        }));
         res.on('error', (e) => reject(e));
       },
     );
