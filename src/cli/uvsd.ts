@@ -361,6 +361,12 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   const cpus = opts.datapathCpus === undefined ? undefined : pinMainThread(opts.datapathCpus, group !== undefined);
+  if (cpus !== undefined && group !== undefined && cpus.control.every((c) => cpus.datapath.includes(c))) {
+    // taskset -c 1 uvsd --datapath-thread --datapath-cpus 1: the main thread shares the datapath's
+    // CPU, the wait behind a busy datapath thread the pinning is for avoiding.
+    log.warn({ datapathCpus: cpus.datapath.join(','), controlCpus: formatCpuList(cpus.control) },
+      `--datapath-cpus ${cpus.datapath.join(',')} leaves the main thread no CPU of its own (the process may run on ${formatCpuList(cpus.control)}): control, metrics and health checks share the datapath's CPU; allow the process another CPU (taskset, CPUAffinity=)`);
+  }
   // A backup starts without any address that moves with the role: no ARP answer, no announcement.
   // No gratuitous ARP at all until the start's probe has claimed the addresses (below).
   /** A change to the datapath and to every worker's. */
