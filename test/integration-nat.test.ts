@@ -5,6 +5,7 @@
 // the VIP as source. Each test builds its own lab and tears it down in finally.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import { uvsadmCall, withDrLab } from './lab/itest.js';
 import { VIP, type DrLab } from './lab/dr-lab.js';
 
@@ -86,7 +87,12 @@ test('NAT: a client reusing its source port is scheduled again (conn_reuse_mode)
     const first = await lab.http(1, { sport: 40000 });
     assert.equal(first.errors, 0, first.errorSamples.join('; '));
     const was = first.sequence[0]!;
-    const entry = (await lab.connections()).find((c) => c.cport === 40000);
+    // The client's last segments reach uvsd a moment after the client has its answer.
+    let entry = (await lab.connections()).find((c) => c.cport === 40000);
+    for (let i = 0; i < 100 && entry?.state !== 'TIME_WAIT'; i++) {
+      await delay(20);
+      entry = (await lab.connections()).find((c) => c.cport === 40000);
+    }
     assert.equal(entry?.state, 'TIME_WAIT', `the finished connection's entry: ${JSON.stringify(entry)}`);
     const quiesced = lab.servers.find((s) => s.name === was)!;
     await uvsadmCall(lab, ['-e', '-t', `${VIP}:80`, '-r', `${quiesced.addr}:80`, '-m', '-w', '0']);
