@@ -98,7 +98,8 @@ export class TcpLab {
     // Extra options for A/B runs, as in the UDP rows: UVS_BENCH_UVSD_ARGS='--offload off'.
     const extra = (process.env.UVS_BENCH_UVSD_ARGS ?? '').split(' ').filter((x) => x !== '');
     const p = await this.dl.startUvsd([...(workers > 1 ? ['--workers', String(workers)] : []), ...extra]);
-    if (workers === 1) await this.dl.lab.must(['taskset', '-a', '-p', '-c', FWD_CPU, String(p.child.pid)]);
+    // Its threads left where --datapath-cpus put them, as in the UDP rows.
+    if (workers === 1 && !extra.includes('--datapath-cpus')) await this.dl.lab.must(['taskset', '-a', '-p', '-c', FWD_CPU, String(p.child.pid)]);
     for (const { port, servers } of services) {
       const service = { proto: 'tcp' as const, addr: this.dl.vip, port };
       await this.dl.call('addService', { ...service, sched: 'rr' });

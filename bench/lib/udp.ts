@@ -239,9 +239,13 @@ export class UdpLab {
     }
     // What bin/uvsd runs node with (the before build too, so an A/B compares the code alone).
     nodeArgs.push(...UVSD_NODE_FLAGS);
-    // Pinned to FWD_CPU as the C reflector is; with --datapath-cpus only the datapath thread is
-    // (uvsd pins it), the main thread takes the other CPU.
-    const pin = extraArgs.includes('--datapath-cpus') ? [] : ['taskset', '-c', FWD_CPU];
+    // Extra options for the current build in A/B runs, e.g. UVS_BENCH_UVSD_ARGS='--offload off'.
+    const envArgs = before ? [] : (process.env.UVS_BENCH_UVSD_ARGS ?? '').split(' ').filter((x) => x !== '');
+    // Pinned to FWD_CPU as the C reflector is; with --datapath-cpus (the forwarder's or the
+    // environment's) only the datapath thread is (uvsd pins it), the main thread takes the other
+    // CPU. Before 2026-12-08 the environment's was not looked at: uvsd ran under taskset -c 1 with
+    // its main thread on the datapath's CPU.
+    const pin = [...extraArgs, ...envArgs].includes('--datapath-cpus') ? [] : ['taskset', '-c', FWD_CPU];
     // As the shipped systemd unit runs it (Nice=), when asked: the C reflector keeps nice 0.
     const nice = o.uvsdNice === 0 ? [] : ['nice', '-n', String(o.uvsdNice)];
     const proc = this.lab.spawn(this.dir, [
@@ -249,9 +253,7 @@ export class UdpLab {
       ...pin,
       process.execPath, ...nodeArgs, uvsdJs,
       ...portArgs, '--addr', DIRECTOR_ADDR, ...(this.mode === 'nat' ? ['--addr', `${NAT_DIR_ADDR}/24`] : []),
-      '--mac', STATION_MAC, '--socket', socket, '--conn-max', String(connMax), ...ioArgs, ...extraArgs,
-      // Extra options for the current build in A/B runs, e.g. UVS_BENCH_UVSD_ARGS='--offload off'.
-      ...(before ? [] : (process.env.UVS_BENCH_UVSD_ARGS ?? '').split(' ').filter((x) => x !== '')),
+      '--mac', STATION_MAC, '--socket', socket, '--conn-max', String(connMax), ...ioArgs, ...extraArgs, ...envArgs,
     ], { maxCapture: 16 * 1024 * 1024 });
     // A loaded machine needs time to start Node and prefault a large table: up to 45 s.
     const end = Date.now() + 45_000;
