@@ -16,6 +16,7 @@ import type { Model, ServiceModel } from '../control/model.js';
 import { bgpSessionText, type BgpSession, type BgpStatus } from '../control/protocol.js';
 import { CREATE_NEW, readSmallFile, removeStale } from '../control/trust.js';
 import { DEFAULT_BGP_WATCH_S } from '../defaults.js';
+import { within } from '../timers.js';
 
 /** The static protocol's name in the include (the BGP export filter names it). */
 export const BIRD_PROTOCOL = 'uvs_vips';
@@ -356,10 +357,8 @@ export class BirdAnnouncer {
     if (this.retry !== undefined) clearTimeout(this.retry);
     this.want = [];
     while (this.busy) await new Promise((r) => setTimeout(r, 20));
-    // The bound's timer is cleared once BIRD answered: it kept the loop alive for the rest of timeoutMs.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.sync(), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    // within(): the bound's timer goes once BIRD answered (it kept the loop alive for the rest of timeoutMs).
+    await within(this.sync(), timeoutMs, undefined);
   }
 
   /**

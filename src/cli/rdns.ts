@@ -7,6 +7,7 @@
 
 import { Resolver } from 'node:dns';
 import { readFileSync } from 'node:fs';
+import { within } from '../timers.js';
 
 /** address → first name, from a hosts(5) text (IPv4 lines only; uvs lists IPv4). */
 export function parseHosts(text: string): Map<string, string> {
@@ -49,8 +50,7 @@ export async function reverseNames(addrs: Iterable<string>, o: ReverseOptions): 
   if (ask.length > 0) {
     const dns = new Resolver({ timeout: o.budgetMs, tries: 1 });
     if (o.servers !== undefined) dns.setServers(o.servers);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
+    await within(
       Promise.all(
         ask.map(
           (a) =>
@@ -62,11 +62,9 @@ export async function reverseNames(addrs: Iterable<string>, o: ReverseOptions): 
             }),
         ),
       ),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, o.budgetMs);
-      }),
-    ]);
-    clearTimeout(timer);
+      o.budgetMs,
+      undefined,
+    );
     dns.cancel();
   }
   const snapshot = new Map(names); // late answers must not change what is printed

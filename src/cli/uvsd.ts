@@ -32,6 +32,7 @@ import { roleStatus } from '../control/verbs.js';
 import { controlDispatch, withPeer } from '../control/dispatch.js';
 import { checkControlPath, listenControl } from '../control/server.js';
 import { sdNotify } from './sdnotify.js';
+import { within } from '../timers.js';
 import { LogOutput } from './logout.js';
 import {
   ConfigManager, haGroupWarnings, keepalivedServices, mergeServices, readConfig, type ConfigFile, type DaemonReload,
@@ -622,18 +623,18 @@ export async function main(argv: string[]): Promise<void> {
     // Routes first: the routers stop sending here while the rest shuts down.
     if (bgp !== undefined) await bgp.withdrawAll();
     // omega: quorum_down / notify_down commands run before the datapath goes (bounded).
-    await Promise.race([health.stop(), new Promise((r) => setTimeout(r, COMMAND_TIMEOUT_MS + 1000))]);
+    await within(health.stop(), COMMAND_TIMEOUT_MS + 1000, undefined);
     // Changes the socket took before the stop (new ones are refused STOPPING) end and are answered,
     // bounded: until 2026-12-07 a large -R in slices was cut off, its client told only that the
     // connection closed, not whether anything was kept. Then the reply's turn to be written.
-    await Promise.race([Promise.all([controlIdle(), control.serialized(() => undefined)]), new Promise((r) => setTimeout(r, CONTROL_DRAIN_MS))]);
+    await within(Promise.all([controlIdle(), control.serialized(() => undefined)]), CONTROL_DRAIN_MS, undefined);
     await new Promise((r) => setImmediate(r));
     // The last change of the table on disk (bounded: a hung disk does not hold the stop).
-    if (state !== undefined) await Promise.race([state.flush(), new Promise((r) => setTimeout(r, STATE_FLUSH_MS))]);
+    if (state !== undefined) await within(state.flush(), STATE_FLUSH_MS, undefined);
     group?.pull();
     release();
     // Workers close their queues before the process ends (group.close(), bounded).
-    if (group !== undefined) await Promise.race([group.close(), new Promise((r) => setTimeout(r, 2000))]);
+    if (group !== undefined) await within(group.close(), 2000, undefined);
     log.info({ signal, uptimeS: Math.round(process.uptime()), ...dp.counters.snapshot() }, 'uvsd stopped');
     // Written before the exit (bounded): the exit's flushSync tries once, and a full pipe refuses it.
     await logOut.drained(LOG_DRAIN_MS);

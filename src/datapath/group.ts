@@ -30,6 +30,7 @@ import type { IoMode, TapInfo } from './port.js';
 import type { Steering } from './steer.js';
 import type { TraceBatch } from './trace.js';
 import type { WorkerSyncMessage } from '../sync/producer.js';
+import { within } from '../timers.js';
 
 /** Most worker threads (and TAP queues) (src/defaults.ts). */
 export { MAX_WORKERS } from '../defaults.js';
@@ -1052,13 +1053,11 @@ export class DatapathGroup implements Workers {
     // Each worker stops polling its queue and closes it itself, then ends (one already ended, on
     // an error, is not waited for); terminated after a second otherwise (native/rx.cc closes the
     // poll handle of a thread that ends without: Node would abort the process).
-    // The second's timer is cleared once the worker ended: it kept the process 1 s longer than
-    // the close (a test file's, or a program's that ends when its loop is empty).
+    // within(): the second's timer goes once the worker ended (it kept the process 1 s longer than
+    // the close: a test file's, or a program's that ends when its loop is empty).
     await Promise.all(this.links.map(async (l) => {
       l.w.postMessage({ t: 'close' });
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([l.exited, new Promise((r) => (timer = setTimeout(r, 1000)))]);
-      clearTimeout(timer);
+      await within(l.exited, 1000, undefined);
       await l.w.terminate();
     }));
   }

@@ -533,16 +533,5 @@ async function killNsPids(ns: string): Promise<void> {
 /** Promise that resolves after ms. */
 export { delay };
 
-/**
- * What p gives, or `late` if it takes more than ms; the timer is cleared when p settles first (a
- * `Promise.race` with `delay(ms)` leaves it running: node then waits out the whole ms before the
- * test file's process can end: 15 s of integration-instances' 17).
- */
-export async function within<T, L>(p: Promise<T>, ms: number, late: L): Promise<T | L> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<L>((r) => (timer = setTimeout(() => r(late), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** What p gives, or `late` after ms, its timer cleared when p settles first (src/timers.ts). */
+export { within } from '../../src/timers.js';
